@@ -1,0 +1,5 @@
+"""``python -m harness`` is ``msai``."""
+
+from harness.cli import main
+
+main()

@@ -1,0 +1,3 @@
+"""The Platform interface and its backends (local processes, kind, EKS)."""
+
+__all__: list[str] = []

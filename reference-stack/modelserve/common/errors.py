@@ -1,0 +1,93 @@
+"""The one exception tree of the servers, with the HTTP status each maps to.
+
+    ModelServeError                 500  base; anything unexpected is wrapped in it
+    ├── ConfigError                 ---  bad settings at start-up (names the variable); never HTTP
+    ├── ModelLoadError              ---  weights/artifacts could not be loaded (names the path)
+    ├── BadInput                    400  the request is wrong; ``field`` names what is wrong
+    │   └── PayloadTooLarge         413  text or image over the configured limit
+    ├── ModelNotFound               404  unknown model name
+    ├── ModelNotReady               503  loading or draining; retryable
+    └── Overloaded                  429/503  shed by the batcher; carries ``retry_after_s``
+
+Errors are mapped to HTTP in exactly one place (``modelserve.common.http.error_response``),
+as KServe's ``errors.py`` does. ``retryable`` tells clients (and the orchestrator's retry
+policy) whether trying again can help.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadInput",
+    "ConfigError",
+    "ModelLoadError",
+    "ModelNotFound",
+    "ModelNotReady",
+    "ModelServeError",
+    "Overloaded",
+    "PayloadTooLarge",
+]
+
+
+class ModelServeError(Exception):
+    """Base of every error the servers raise on purpose."""
+
+    status: int = 500
+    retryable: bool = False
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"error": self.message, "type": type(self).__name__}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class ConfigError(ModelServeError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+class ModelLoadError(ModelServeError):
+    """A model directory, ONNX file or S3 object could not be loaded."""
+
+
+class BadInput(ModelServeError):
+    """The request is malformed; ``field`` names the offending part (a JSON path)."""
+
+    status = 400
+
+
+class PayloadTooLarge(BadInput):
+    """Text or image larger than the configured limit."""
+
+    status = 413
+
+
+class ModelNotFound(ModelServeError):
+    status = 404
+
+
+class ModelNotReady(ModelServeError):
+    status = 503
+    retryable = True
+
+
+class Overloaded(ModelServeError):
+    """Shed before it was queued: the predicted wait exceeds the deadline or the queue is full."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, reason: str, retry_after_s: float, status: int = 429):
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+        self.status = status
+
+    def to_json(self) -> dict[str, object]:
+        body = super().to_json()
+        body["reason"] = self.reason
+        body["retry_after_s"] = round(self.retry_after_s, 3)
+        return body
