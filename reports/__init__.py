@@ -1,3 +1,33 @@
-"""Run record -> HTML, Markdown and JSON reports, and baseline comparison."""
+"""Run record -> HTML, Markdown, JSON and JUnit reports, and baseline comparison.
 
-__all__: list[str] = []
+``load_run(dir)`` reads a run directory (:mod:`harness.record`) into :class:`RunData`;
+``compare_runs`` labels each metric improved / regressed / inconclusive against a baseline;
+``write_reports`` renders and writes the chosen formats atomically. ``msai report`` is the
+command line (:mod:`reports.cli`); :mod:`reports.browser` checks a page in headless Chromium.
+"""
+
+from reports.compare import Comparison, MetricComparison, compare_runs
+from reports.digest import REPORT_SCHEMA, render_json_data
+from reports.html import render_html
+from reports.junit import render_junit
+from reports.markdown import render_markdown
+from reports.model import RunData, load_run
+from reports.synthetic import SyntheticOptions, write_synthetic_run
+from reports.writer import FORMATS, write_reports
+
+__all__ = [
+    "FORMATS",
+    "REPORT_SCHEMA",
+    "Comparison",
+    "MetricComparison",
+    "RunData",
+    "SyntheticOptions",
+    "compare_runs",
+    "load_run",
+    "render_html",
+    "render_json_data",
+    "render_junit",
+    "render_markdown",
+    "write_reports",
+    "write_synthetic_run",
+]
