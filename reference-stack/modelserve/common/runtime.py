@@ -1,0 +1,244 @@
+"""Inference sessions: ONNX Runtime by default, PyTorch as an option; CUDA when present.
+
+``onnx_session`` opens an ONNX file with the CUDA execution provider first when this
+ONNX Runtime build has it (``onnxruntime-gpu``) and the CPU provider as the fallback, so one
+code path serves on a laptop and on a GPU node. ``torch_device`` does the same for PyTorch.
+``export_onnx`` turns a PyTorch module into ONNX with dynamic axes (used by the model build
+and, once per checkpoint, by the loader when a Hugging Face directory has no ``model.onnx``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from modelserve.common.errors import ConfigError, ModelLoadError
+
+__all__ = [
+    "RUNTIMES",
+    "Backend",
+    "OnnxBackend",
+    "TorchBackend",
+    "checkpoint_digest",
+    "export_onnx",
+    "onnx_providers",
+    "onnx_session",
+    "open_backend",
+    "torch_device",
+]
+
+RUNTIMES = ("onnxruntime", "torch")
+_DEVICES = ("auto", "cpu", "cuda")
+
+
+def _check_device(device: str) -> None:
+    if device not in _DEVICES:
+        raise ConfigError(f"device {device!r}: expected one of {_DEVICES}", field="device")
+
+
+def onnx_providers(device: str = "auto") -> list[str]:
+    """Execution providers in preference order for ``device`` (auto | cpu | cuda)."""
+    import onnxruntime as ort
+
+    _check_device(device)
+    available = set(ort.get_available_providers())
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise ConfigError(
+            "device 'cuda' asked for but this onnxruntime has no CUDAExecutionProvider",
+            field="device",
+        )
+    if device != "cpu" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def onnx_session(path: Path, *, threads: int = 0, device: str = "auto") -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``path``; ``threads`` 0 lets ORT choose."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads > 0:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # warnings about unused initialisers are noise here
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=onnx_providers(device))
+    except ConfigError:
+        raise
+    except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
+        raise ModelLoadError(f"{path}: cannot open ONNX model: {exc}") from exc
+
+
+def torch_device(device: str = "auto") -> str:
+    """``"cuda"`` when asked for or available under ``auto``; else ``"cpu"``."""
+    import torch
+
+    _check_device(device)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' asked for but torch sees no CUDA device", field="device")
+    if device != "cpu" and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def export_onnx(
+    module: Any,
+    example: Mapping[str, Any],
+    path: Path,
+    *,
+    dynamic: Mapping[str, Sequence[int]],
+    output_names: Sequence[str] = ("logits",),
+) -> None:
+    """Export ``module(**example)`` to ``path`` (one self-contained file, written atomically).
+
+    ``dynamic`` maps each input name to its dynamic axes; axes with the same index share a
+    name (``batch`` for 0, ``seq`` for 1), which is what lets ORT take any batch or length.
+    """
+    import torch
+
+    names = {0: "batch", 1: "seq", 2: "height", 3: "width"}
+    dims = {i: torch.export.Dim(n) for i, n in names.items()}
+    shapes = {k: {ax: dims[ax] for ax in axes} for k, axes in dynamic.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" lines are noise
+    try:
+        with warnings.catch_warnings():
+            # The exporter's own deprecation chatter (pytree LeafSpec, axis-name merging)
+            # is not ours to fix; tests run with warnings as errors.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (),
+                tmp,
+                kwargs=dict(example),
+                dynamo=True,
+                input_names=list(example),
+                output_names=list(output_names),
+                dynamic_shapes=shapes,
+                external_data=False,
+                verbose=False,
+            )
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; servers may run as another user
+        os.replace(tmp, path)
+    finally:
+        exporter_log.setLevel(level)
+        Path(tmp).unlink(missing_ok=True)
+
+
+class Backend(Protocol):
+    """One loaded network: named numpy inputs in, ``logits`` out."""
+
+    runtime: str
+    device: str
+    input_names: list[str]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+
+class OnnxBackend:
+    """ONNX Runtime session; feeds only the inputs the graph declares (DistilBERT has no
+    ``token_type_ids``, for example)."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, *, threads: int = 0, device: str = "auto") -> None:
+        self.path = path
+        self.session = onnx_session(path, threads=threads, device=device)
+        self.providers: list[str] = list(self.session.get_providers())
+        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self._output = self.session.get_outputs()[0].name
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        out = self.session.run([self._output], {k: feeds[k] for k in self.input_names})
+        return np.asarray(out[0])
+
+
+class TorchBackend:
+    """A Hugging Face PyTorch model in eval mode under ``inference_mode``."""
+
+    runtime = "torch"
+
+    def __init__(self, module: Any, *, threads: int = 0, device: str = "auto") -> None:
+        import inspect
+
+        import torch
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.device = torch_device(device)
+        self.module = module.to(self.device).eval()
+        params = inspect.signature(self.module.forward).parameters
+        self.input_names = [n for n in params if n not in ("kwargs", "labels")]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            args = {
+                k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
+                for k, v in feeds.items()
+                if k in self.input_names
+            }
+            return np.asarray(self.module(**args).logits.float().cpu().numpy())
+
+
+def checkpoint_digest(model_dir: Path) -> str:
+    """Content hash of a checkpoint's config and weights (keys the ONNX export cache)."""
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.iterdir()):
+        if path.name == "config.json" or path.suffix in (".safetensors", ".bin"):
+            digest.update(path.name.encode() + b"\0")
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+    return digest.hexdigest()[:20]
+
+
+def open_backend(
+    model_dir: Path,
+    *,
+    runtime: str,
+    device: str,
+    threads: int,
+    load_torch: Callable[[Path], Any],
+    example: Callable[[], Mapping[str, Any]],
+    dynamic: Mapping[str, Sequence[int]],
+    cache_dir: Path,
+) -> Backend:
+    """The network in ``model_dir`` on ``runtime``.
+
+    ``onnxruntime`` uses ``model_dir/model.onnx`` (the bundled builds ship one); a plain
+    Hugging Face checkpoint is exported once into ``cache_dir/onnx/<digest>/`` and reused.
+    """
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime {runtime!r}: expected one of {RUNTIMES}", field="runtime")
+    if runtime == "torch":
+        try:
+            module = load_torch(model_dir)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelLoadError(f"{model_dir}: cannot load PyTorch weights: {exc}") from exc
+        return TorchBackend(module, threads=threads, device=device)
+    onnx_path = model_dir / "model.onnx"
+    if not onnx_path.is_file():
+        onnx_path = cache_dir / "onnx" / checkpoint_digest(model_dir) / "model.onnx"
+        if not onnx_path.is_file():
+            try:
+                module = load_torch(model_dir).eval()
+                export_onnx(module, example(), onnx_path, dynamic=dynamic)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise ModelLoadError(f"{model_dir}: cannot export to ONNX: {exc}") from exc
+    return OnnxBackend(onnx_path, threads=threads, device=device)

@@ -1,0 +1,145 @@
+"""Image bytes -> normalised float tensor, as the model's preprocessor config says.
+
+One function serves both the build (training images go through it) and the server, so a
+model never sees pixels prepared differently from what it was trained on. The config is the
+Hugging Face ``preprocessor_config.json`` subset that ResNet checkpoints use: ``size``
+(``{"height", "width"}`` or ``{"shortest_edge"}`` with ``crop_pct``, as ConvNext/ResNet-50
+do), ``resample``, ``rescale_factor``, ``image_mean``, ``image_std``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from modelserve.common.errors import BadInput, PayloadTooLarge
+
+__all__ = ["IMAGE_FORMATS", "ImagePreprocessor", "decode_image"]
+
+IMAGE_FORMATS = ("PNG", "JPEG")
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def decode_image(data: bytes, field: str, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Decode PNG/JPEG bytes fully; BadInput (naming ``field``) for anything else."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"image is {len(data)} bytes; limit is {max_bytes}", field=field)
+    if not data:
+        raise BadInput("image is empty", field=field)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+            width, height = img.size
+            if width * height > max_pixels:
+                raise PayloadTooLarge(
+                    f"image is {width}x{height} pixels; limit is {max_pixels} pixels", field=field
+                )
+            img.load()  # decode now: truncated files fail here, not in the batch
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PayloadTooLarge(f"image too large to decode: {exc}", field=field) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise BadInput(
+            f"not a decodable image ({'/'.join(IMAGE_FORMATS)} accepted)", field=field
+        ) from exc
+    if width < 1 or height < 1:
+        raise BadInput("image has no pixels", field=field)
+    return img
+
+
+def _triple(values: Any) -> tuple[float, float, float]:
+    """Per-channel statistics; a single number (greyscale configs) applies to all three."""
+    vals = [float(v) for v in values] if isinstance(values, (list, tuple)) else [float(values)]
+    if len(vals) == 1:
+        vals *= 3
+    return (vals[0], vals[1], vals[2])
+
+
+@dataclass(frozen=True)
+class ImagePreprocessor:
+    """Resize, crop and normalise to the model's input: float32 ``(3, height, width)``."""
+
+    height: int = 224
+    width: int = 224
+    shortest_edge: bool = False  # resize shortest edge to size/crop_pct, then centre-crop
+    crop_pct: float = 0.875
+    resample: int = 2  # PIL code: 2 bilinear, 3 bicubic
+    rescale_factor: float = 1 / 255
+    mean: tuple[float, float, float] = _IMAGENET_MEAN
+    std: tuple[float, float, float] = _IMAGENET_STD
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> ImagePreprocessor:
+        size = cfg.get("size", {"height": 224, "width": 224})
+        if isinstance(size, int):
+            size = {"height": size, "width": size}
+        edge = "shortest_edge" in size
+        h = int(size["shortest_edge"] if edge else size["height"])
+        w = int(size["shortest_edge"] if edge else size["width"])
+        normalize = cfg.get("do_normalize", True)
+        return cls(
+            height=h,
+            width=w,
+            shortest_edge=edge,
+            crop_pct=float(cfg.get("crop_pct") or 1.0),
+            resample=int(cfg.get("resample", 2)),
+            rescale_factor=float(cfg.get("rescale_factor", 1 / 255))
+            if cfg.get("do_rescale", True)
+            else 1.0,
+            mean=_triple(cfg.get("image_mean", _IMAGENET_MEAN)) if normalize else (0.0,) * 3,
+            std=_triple(cfg.get("image_std", _IMAGENET_STD)) if normalize else (1.0,) * 3,
+        )
+
+    @classmethod
+    def from_dir(cls, path: Path) -> ImagePreprocessor:
+        cfg_path = path / "preprocessor_config.json"
+        if cfg_path.is_file():
+            return cls.from_config(json.loads(cfg_path.read_text()))
+        return cls()
+
+    def to_config(self) -> dict[str, Any]:
+        """The Hugging Face ``preprocessor_config.json`` this object reads back."""
+        size: dict[str, int] = (
+            {"shortest_edge": self.height}
+            if self.shortest_edge
+            else {"height": self.height, "width": self.width}
+        )
+        return {
+            "image_processor_type": "ConvNextImageProcessor"
+            if self.shortest_edge
+            else "ViTImageProcessor",
+            "do_resize": True,
+            "size": size,
+            "crop_pct": self.crop_pct if self.shortest_edge else None,
+            "resample": self.resample,
+            "do_rescale": True,
+            "rescale_factor": self.rescale_factor,
+            "do_normalize": True,
+            "image_mean": list(self.mean),
+            "image_std": list(self.std),
+        }
+
+    def __call__(self, img: Image.Image) -> np.ndarray:
+        img = img.convert("RGB")
+        resample = Image.Resampling(self.resample)
+        if self.shortest_edge:
+            target = int(self.height / self.crop_pct)
+            w, h = img.size
+            scale = target / min(w, h)
+            img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample)
+            w, h = img.size
+            left, top = (w - self.width) // 2, (h - self.height) // 2
+            img = img.crop((left, top, left + self.width, top + self.height))
+        else:
+            img = img.resize((self.width, self.height), resample)
+        arr = np.asarray(img, dtype=np.float32) * np.float32(self.rescale_factor)
+        norm = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(norm.transpose(2, 0, 1), dtype=np.float32)
