@@ -335,10 +335,11 @@ def _build(path: Path, events: list[Event], summary: dict[str, Any] | None) -> R
 def _buckets(raw: list[tuple[Event, int]], t0: float, src: str) -> list[LoadBucket]:
     """Place buckets on the run's clock: ``start`` (unix s) if the writer gave it, else the
     load start estimated from the earliest emission (``t - second - 1``: a bucket is written
-    once its second has closed)."""
+    once its second has closed). Writers should give ``start`` (see docs/contracts.md)."""
     if not raw:
         return []
-    estimate = min(ev.t - float(ev["second"]) - 1.0 for ev, _ in raw)
+    # Load cannot start before the run did (buckets written in a burst would say so).
+    estimate = max(t0, min(ev.t - float(ev["second"]) - 1.0 for ev, _ in raw))
     out = []
     for ev, line in raw:
         where = f"{src}:{line}"

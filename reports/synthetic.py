@@ -12,9 +12,13 @@ time and a backup drill's RPO/RTO are measured; gates judge it.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +54,8 @@ _LOAD_START = 5.0  # seconds after run_start
 def write_synthetic_run(directory: Path, options: SyntheticOptions | None = None) -> Path:
     """Write a synthetic run into ``directory`` (created); returns it."""
     opt = options or SyntheticOptions()
+    if opt.crash_at_s is not None and not _IN_CRASH_CHILD:
+        return _write_crashed(Path(directory), opt)
     rng = np.random.default_rng(opt.seed)
     now = time.time()
     # The record ends "now" so that run_end's clock (RunRecord stamps it) matches the rest.
@@ -114,7 +120,7 @@ def write_synthetic_run(directory: Path, options: SyntheticOptions | None = None
         _add(totals["all"], all_sent, len(merged), all_err)
     if crash is not None:
         rec.emit("note", message="synthetic crash: the harness died here (no summary)")
-        return Path(directory)  # no close(): the record stays partial, as after a crash
+        os._exit(_CRASH_CODE)  # only in the child process that _write_crashed started
     t_end = t0 + _LOAD_START + opt.duration_s
     for t_ev, kind, fields in [e for e in events if e[0] >= t_end]:
         rec.emit(kind, t=t_ev, **fields)
@@ -142,6 +148,32 @@ def write_synthetic_run(directory: Path, options: SyntheticOptions | None = None
     )
     rec.close(verdict, scenario=opt.scenario, platform="local", synthetic=True, started=t0)
     return Path(directory)
+
+
+_CRASH_CODE = 70
+_IN_CRASH_CHILD = False
+
+
+def _write_crashed(directory: Path, opt: SyntheticOptions) -> Path:
+    """A crashed run is written by a process that really dies mid-record (``os._exit``)."""
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "import reports.synthetic as s\n"
+        "s._IN_CRASH_CHILD = True\n"
+        "s.write_synthetic_run(Path(sys.argv[1]), s.SyntheticOptions(**json.loads(sys.argv[2])))\n"
+    )
+    args = json.dumps(asdict(opt))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(directory), args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode != _CRASH_CODE:
+        raise RuntimeError(f"synthetic crash writer exited {proc.returncode}: {proc.stderr[-800:]}")
+    return directory
 
 
 def _timeline(opt: SyntheticOptions, t0: float) -> list[tuple[float, str, dict[str, Any]]]:

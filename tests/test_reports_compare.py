@@ -1,0 +1,99 @@
+"""Baseline comparison: seeded bootstrap intervals label real changes and only those."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from reports import SyntheticOptions, compare_runs, load_run, write_synthetic_run
+from reports.model import RunData
+
+
+def _run(root: Path, name: str, **kw: float | int) -> RunData:
+    return load_run(write_synthetic_run(root / name, SyntheticOptions(**kw)))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, RunData]:
+    root = tmp_path_factory.mktemp("cmp")
+    return {
+        "base": _run(root, "base", seed=1),
+        "same": _run(root, "same", seed=2),
+        "slow": _run(root, "slow", seed=3, latency_factor=1.4),
+        "fast": _run(root, "fast", seed=4, latency_factor=0.7),
+        "lossy": _run(root, "lossy", seed=5, throughput_factor=0.8),
+    }
+
+
+def _labels(current: RunData, baseline: RunData, route: str = "ner") -> dict[str, str]:
+    cmp = compare_runs(current, baseline, seed=0, resamples=600)
+    return {m.metric: m.label for m in cmp.metrics if m.route == route}
+
+
+def test_same_system_other_seed_is_not_called_a_change(runs: dict[str, RunData]) -> None:
+    cmp = compare_runs(runs["same"], runs["base"], seed=0, resamples=600)
+    assert cmp.regressions == []
+    assert not [m for m in cmp.metrics if m.label == "improved"]
+
+
+def test_slower_build_regresses_latency_only(runs: dict[str, RunData]) -> None:
+    labels = _labels(runs["slow"], runs["base"])
+    assert labels["p50_ms"] == "regressed"
+    assert labels["p95_ms"] == "regressed"
+    assert labels["throughput_rps"] == "inconclusive"
+    m = next(
+        m
+        for m in compare_runs(runs["slow"], runs["base"], resamples=600).metrics
+        if m.route == "ner" and m.metric == "p50_ms"
+    )
+    assert m.change is not None
+    assert m.ci_low is not None
+    assert m.ci_high is not None
+    assert m.ci_low < m.change < m.ci_high
+    assert 0.25 < m.change < 0.55  # the 1.4x it was built with, within noise
+    assert m.method == "hdr"
+
+
+def test_faster_build_improves(runs: dict[str, RunData]) -> None:
+    labels = _labels(runs["fast"], runs["base"])
+    assert labels["p50_ms"] == "improved"
+    assert labels["p95_ms"] == "improved"
+
+
+def test_lost_requests_regress_throughput_and_errors(runs: dict[str, RunData]) -> None:
+    labels = _labels(runs["lossy"], runs["base"], route="all")
+    assert labels["throughput_rps"] == "regressed"
+    assert labels["error_ratio"] == "regressed"
+
+
+def test_comparison_is_reproducible_with_its_seed(runs: dict[str, RunData]) -> None:
+    a = compare_runs(runs["slow"], runs["base"], seed=11, resamples=300)
+    b = compare_runs(runs["slow"], runs["base"], seed=11, resamples=300)
+    c = compare_runs(runs["slow"], runs["base"], seed=12, resamples=300)
+    assert a == b
+    assert [m.ci_low for m in a.metrics] != [m.ci_low for m in c.metrics]
+
+
+def test_without_histograms_buckets_are_used(runs: dict[str, RunData]) -> None:
+    def strip(run: RunData) -> RunData:
+        return dataclasses.replace(
+            run, summaries=[dataclasses.replace(s, histogram=None) for s in run.summaries]
+        )
+
+    cmp = compare_runs(strip(runs["slow"]), strip(runs["base"]), resamples=600)
+    p50 = next(m for m in cmp.metrics if m.route == "ner" and m.metric == "p50_ms")
+    assert p50.method.startswith("buckets")
+    assert p50.label == "regressed"
+
+
+def test_too_little_data_is_inconclusive(runs: dict[str, RunData]) -> None:
+    short = dataclasses.replace(runs["slow"], buckets=runs["slow"].buckets[:6], summaries=[])
+    cmp = compare_runs(short, runs["base"], resamples=300)
+    assert cmp.metrics
+    assert {m.label for m in cmp.metrics} == {"inconclusive"}
+    assert all(m.baseline is None for m in cmp.metrics)
+
+
+def test_bad_confidence_is_refused(runs: dict[str, RunData]) -> None:
+    with pytest.raises(ValueError, match="confidence"):
+        compare_runs(runs["same"], runs["base"], confidence=1.5)

@@ -1,0 +1,96 @@
+"""The HTML report: self-contained, every section present, hostile text escaped."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.record import RunRecord
+from reports import SyntheticOptions, compare_runs, load_run, render_html, write_synthetic_run
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("html")
+    base = load_run(write_synthetic_run(root / "base", SyntheticOptions(seed=1)))
+    cur = load_run(write_synthetic_run(root / "cur", SyntheticOptions(seed=2, latency_factor=1.3)))
+    return render_html(cur, compare_runs(cur, base, resamples=300))
+
+
+def test_page_is_self_contained(page: str) -> None:
+    lowered = page.lower()
+    for needle in ("<script", "<link", "<iframe", "<img", "@import", "src=", "url(http"):
+        assert needle not in lowered, needle
+    # The only absolute URL is the SVG namespace, which is a name, not a fetch.
+    urls = set(re.findall(r"https?://[^\"'\s)]+", page))
+    assert urls == {"http://www.w3.org/2000/svg"}
+
+
+def test_page_has_every_section(page: str) -> None:
+    for title in (
+        "Gates",
+        "Against baseline base",
+        "Load",
+        "Replicas",
+        "Alerts",
+        "Faults",
+        "Recovery, cold start, RPO and RTO",
+        "Scenario and environment",
+    ):
+        assert f"<h2>{title}</h2>" in page
+    plots = re.findall(r'data-plot="([^"]+)"', page)
+    assert plots == [
+        "latency-all",
+        "latency-p99-by-route",
+        "throughput",
+        "errors",
+        "replicas",
+        "alerts",
+    ]
+    assert page.count('<tr data-verdict="pass">') == 6
+    assert page.count('class="band"') == 2 * len(plots)  # two fault windows on every plot
+    for name in ("cold_start_s", "recovery_s", "rpo_s", "rto_s"):
+        assert f'data-measurement="{name}"' in page
+    assert "SYNTHETIC" in page
+    assert "regressed" in page
+
+
+def test_empty_run_renders_with_no_data(tmp_path: Path) -> None:
+    rec = RunRecord(tmp_path / "r")
+    rec.emit("run_start", scenario="<script>alert(1)</script>", platform="local")
+    rec.emit("fault_start", fault_id="f9", fault="kill", target={"service": "ner"})
+    rec.close("inconclusive")
+    html = render_html(load_run(tmp_path / "r"))
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "no data recorded" in html
+    assert "No gate verdicts were recorded" in html
+    assert "not measured in this run" in html
+    # The fault never ended: a warning and a hatched window that reaches the end.
+    assert "Fault f9 (kill) has no end and no rollback" in html
+    assert 'fill="url(#hatch)"' in html
+    assert '<div class="v">INCONCLUSIVE</div>' in html
+
+
+def test_routes_without_an_all_route_are_summed(tmp_path: Path) -> None:
+    rec = RunRecord(tmp_path / "r")
+    rec.emit("run_start", scenario="s", platform="local")
+    for second in range(3):
+        for route in ("a", "b"):
+            rec.emit(
+                "load_bucket",
+                route=route,
+                second=second,
+                sent=10,
+                completed=9,
+                errors={"http_500": 1},
+                p50_ms=1.0,
+                p95_ms=2.0,
+                p99_ms=3.0,
+            )
+    rec.close("pass")
+    html = render_html(load_run(tmp_path / "r"))
+    assert 'data-plot="latency-a"' in html
+    assert 'data-plot="latency-b"' in html
+    assert "sent @ 2.5 s: 20" in html  # both routes' requests in the throughput line
+    assert "http_500 @ 0.5 s: 2" in html
