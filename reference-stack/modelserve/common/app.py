@@ -1,0 +1,522 @@
+"""The model server: a Starlette app around any :class:`~modelserve.common.model.Model`.
+
+Routes (Open Inference Protocol v2 plus one plain JSON route per model)::
+
+    GET  /v2/health/live            200 unless the inference thread is stuck
+    GET  /v2/health/ready           200 only when ready; 503 loading / draining / failed
+    GET  /v2                        server metadata
+    GET  /v2/models/{m}             model metadata (404 unknown, 503 not loaded)
+    GET  /v2/models/{m}/ready       as /v2/health/ready, for one model
+    POST /v2/models/{m}/infer       OIP inference request -> response
+    POST <json route>               {"<one>": item} | {"<many>": [items]} (| multipart files)
+    GET  /metrics                   Prometheus exposition
+    GET|POST|DELETE /admin/faults   fault hooks (only with fault hooks on; x-admin-token)
+
+Every inference request: parse and check all items on the event loop (bad input -> 400/413
+naming the field, before queueing), apply fault hooks, queue on the :class:`Batcher`,
+answer. Errors become responses only in :mod:`modelserve.common.http`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from modelserve import __version__
+from modelserve.common.batching import Batcher, BatchSettings
+from modelserve.common.errors import (
+    BadInput,
+    ModelNotFound,
+    ModelNotReady,
+    ModelServeError,
+    Overloaded,
+    PayloadTooLarge,
+)
+from modelserve.common.faults import Faults
+from modelserve.common.http import error_response, json_response
+from modelserve.common.lifecycle import Lifecycle, State
+from modelserve.common.logging import request_id_var
+from modelserve.common.metrics import ServerMetrics
+from modelserve.common.model import Model, ModelMetadata
+from modelserve.common.oip import parse_infer_request
+from modelserve.common.server_settings import ServerSettings
+
+__all__ = ["AdminDenied", "JsonRoute", "ModelServer", "create_app", "parse_deadline"]
+
+_log = logging.getLogger("modelserve.server")
+_access = logging.getLogger("modelserve.access")
+
+_GRPC_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+
+
+class AdminDenied(ModelServeError):
+    """Missing or wrong admin token on an admin route."""
+
+    status = 401
+
+
+@dataclass(frozen=True)
+class JsonRoute:
+    """The model's plain JSON route.
+
+    ``{many: [item, ...]}`` sends a list; ``{one: item}`` sends one item, or, with
+    ``one=None``, the whole body is the item. ``multipart``: file parts of a
+    ``multipart/form-data`` body are items too (the model's ``parse_bytes`` reads them).
+    """
+
+    path: str
+    many: str
+    one: str | None = None
+    multipart: bool = False
+
+
+def parse_deadline(headers: Any, default_s: float) -> float:
+    """Seconds the caller gives this request: ``x-request-deadline-ms``, ``grpc-timeout``
+    (``100m``, ``2S``) or Envoy's ``x-envoy-expected-rq-timeout-ms``; else ``default_s``."""
+    for name in ("x-request-deadline-ms", "x-envoy-expected-rq-timeout-ms"):
+        raw = headers.get(name)
+        if raw is not None:
+            try:
+                ms = float(raw)
+            except ValueError:
+                raise BadInput(f"{name} must be a number of milliseconds", field=name) from None
+            if not 0 < ms < float("inf"):  # also refuses NaN
+                raise BadInput(f"{name} must be > 0", field=name)
+            return ms / 1000.0
+    raw = headers.get("grpc-timeout")
+    if raw is not None:
+        value, unit = raw[:-1], raw[-1:]
+        if unit not in _GRPC_UNITS or not value.isdigit() or len(value) > 8 or int(value) == 0:
+            raise BadInput(
+                "grpc-timeout must be 1-8 digits and a unit of HMSmun", field="grpc-timeout"
+            )
+        return int(value) * _GRPC_UNITS[unit]
+    return default_s
+
+
+class ModelServer:
+    """Everything one replica holds: model, settings, batcher, state, metrics, faults."""
+
+    def __init__(
+        self,
+        model: Model[Any, Any],
+        settings: ServerSettings,
+        json_route: JsonRoute | None = None,
+        on_fatal: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.name = model.name
+        self.settings = settings
+        self.json_route = json_route
+        self.on_fatal = on_fatal
+        self.metrics = ServerMetrics(model.name)
+        self.lifecycle = Lifecycle(model.name, self.metrics)
+        self.faults = Faults(settings.fault_hooks, settings.fault_seed, self.metrics)
+        self.batcher: Batcher[Any, Any] = Batcher(
+            model.predict,
+            BatchSettings(
+                max_batch_size=settings.max_batch_size,
+                max_queue_delay_s=settings.max_queue_delay_ms / 1000.0,
+                queue_capacity=settings.queue_capacity,
+            ),
+            self.metrics,
+            before_batch=self.faults.before_batch if settings.fault_hooks else None,
+        )
+        self.meta: ModelMetadata | None = None
+        self._loader: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start_loading(self) -> None:
+        self._loader = threading.Thread(target=self._load, name="model-load", daemon=True)
+        self._loader.start()
+
+    def _load(self) -> None:
+        t0 = time.monotonic()
+        try:
+            if self.settings.fault_hooks and self.settings.fault_slow_load_s > 0:
+                self.metrics.fault_fired("slow_load")
+                time.sleep(self.settings.fault_slow_load_s)
+            self.model.load()
+            self.meta = self.model.metadata()
+        except Exception as exc:
+            msg = f"{type(exc).__name__}: {exc}"
+            _log.error("model load failed", extra={"model": self.name, "error": msg})
+            self.lifecycle.failed(msg)
+            if self.on_fatal is not None:
+                self.on_fatal(msg)
+            return
+        seconds = time.monotonic() - t0
+        self.batcher.start()
+        self.lifecycle.loaded(seconds)
+        _log.info("model ready", extra={"model": self.name, "load_seconds": round(seconds, 3)})
+
+    async def shutdown(self) -> None:
+        """Stop the batcher within what is left of the drain deadline; log the counts."""
+        self.lifecycle.begin_drain()
+        self.faults.release()
+        started = self.lifecycle.drain_started or time.monotonic()
+        left = max(0.0, self.settings.drain_deadline_s - (time.monotonic() - started))
+        dropped_items = await asyncio.to_thread(self.batcher.stop, left)
+        if dropped_items:
+            _log.warning("items dropped at shutdown", extra={"dropped_items": dropped_items})
+        self.lifecycle.stopped()
+
+    # -- request plumbing ------------------------------------------------------------------
+    async def serve(
+        self, request: Request, route: str, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Run an inference handler with request id, accounting, metrics and error mapping."""
+        t0 = time.perf_counter()
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        self.lifecycle.enter()
+        completed = False  # a response was produced
+        cut_off = False  # ... but only because the drain deadline passed
+        status = 500
+        try:
+            try:
+                response = await handler(request)
+            except Exception as exc:
+                response = error_response(exc, rid)
+            except asyncio.CancelledError:
+                # uvicorn cancels what is left at the drain deadline: answer a retryable 503
+                # (Envoy retries it elsewhere) instead of an ASGI error.
+                if self.lifecycle.state not in (State.DRAINING, State.STOPPED):
+                    raise
+                cut_off = True
+                response = error_response(
+                    Overloaded(
+                        "drain deadline passed before this request finished",
+                        reason="draining",
+                        retry_after_s=1.0,
+                        status=503,
+                    ),
+                    rid,
+                )
+            status = response.status_code
+            response.headers["x-request-id"] = rid
+            if self.lifecycle.state is State.DRAINING:
+                response.headers["connection"] = "close"  # move clients off this replica
+            completed = True
+            return response
+        finally:
+            self.lifecycle.leave(completed and not cut_off)
+            elapsed = time.perf_counter() - t0
+            if completed:
+                self.metrics.observe_request(route, status, elapsed)
+            if self.settings.access_log:
+                _access.info(
+                    "request",
+                    extra={
+                        "model": self.name,
+                        "route": route,
+                        "path": request.url.path,
+                        "status": status if completed else "cancelled",
+                        "duration_ms": round(elapsed * 1000, 3),
+                    },
+                )
+            request_id_var.reset(token)
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}", field="body")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is over the limit of {limit} bytes", field="body")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def read_json(self, request: Request) -> Any:
+        raw = await self.read_body(request)
+        if not raw.strip():
+            raise BadInput("body is empty; expected a JSON object", field="body")
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadInput(f"malformed JSON: {exc}", field="body") from None
+        except RecursionError:
+            raise BadInput("JSON is nested too deeply", field="body") from None
+
+    def check_model(self, name: str) -> None:
+        if name != self.name:
+            raise ModelNotFound(
+                f"unknown model {name!r}; this server has {self.name!r}", field="model"
+            )
+
+    def metadata(self) -> ModelMetadata:
+        if self.meta is None:
+            raise ModelNotReady(
+                f"model {self.name!r} is {self.lifecycle.state.value}", field="model"
+            )
+        return self.meta
+
+    async def infer_items(
+        self,
+        items: Sequence[Any],
+        request: Request,
+        t0: float,
+        item_field: Callable[[int], str],
+    ) -> list[Any]:
+        """Fault hooks, then the batcher, within the request's deadline."""
+        deadline = parse_deadline(request.headers, self.settings.default_deadline_ms / 1000.0)
+        if self.faults.enabled:
+            delay = self.faults.request_delay_s()
+            if delay:
+                await asyncio.sleep(delay)
+            self.faults.maybe_error()
+        left = deadline - (time.perf_counter() - t0)
+        try:
+            return await self.batcher.submit(items, max(left, 0.0))
+        except ModelServeError as exc:
+            index = getattr(exc, "item_index", None)
+            if exc.field is None and index is not None:
+                exc.field = item_field(index)
+            raise
+
+    def check_count(self, n: int, field: str) -> None:
+        if n == 0:
+            raise BadInput("no items given", field=field)
+        if n > self.settings.queue_capacity:
+            raise PayloadTooLarge(
+                f"{n} items in one request; at most {self.settings.queue_capacity}", field=field
+            )
+
+    # -- handlers --------------------------------------------------------------------------
+    async def infer_v2(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        self.check_model(request.path_params["model"])
+        self.lifecycle.check_serving()
+        meta = self.metadata()
+        body = await self.read_json(request)
+        req = parse_infer_request(body, meta.inputs)
+        items = self.model.parse_v2(req.inputs)
+        self.check_count(len(items), "inputs")
+        outs = await self.infer_items(items, request, t0, lambda i: f"inputs[0].data[{i}]")
+        outputs = self.model.to_v2(outs)
+        if req.outputs is not None:
+            known = {o["name"] for o in outputs}
+            unknown = [n for n in req.outputs if n not in known]
+            if unknown:
+                raise BadInput(
+                    f"unknown outputs {unknown}; the model gives {sorted(known)}", field="outputs"
+                )
+            outputs = [o for o in outputs if o["name"] in req.outputs]
+        return json_response(
+            {
+                "model_name": self.name,
+                "model_version": self.settings.model_version,
+                "id": req.id or request_id_var.get(),
+                "outputs": outputs,
+            }
+        )
+
+    async def infer_json(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        route = self.json_route
+        assert route is not None  # only mounted with a route
+        self.lifecycle.check_serving()
+        ctype = request.headers.get("content-type", "")
+        if route.multipart and ctype.startswith("multipart/form-data"):
+            items, single = await self._multipart_items(request, route)
+        else:
+            items, single = self._json_items(await self.read_json(request), route)
+        one = route.one or "body"
+        outs = await self.infer_items(
+            items, request, t0, lambda i: one if single else f"{route.many}[{i}]"
+        )
+        if single:
+            return json_response(self.model.to_json(outs[0]))
+        return json_response({"results": [self.model.to_json(o) for o in outs]})
+
+    def _json_items(self, body: Any, route: JsonRoute) -> tuple[list[Any], bool]:
+        if not isinstance(body, dict):
+            kind = "null" if body is None else type(body).__name__
+            raise BadInput(f"body must be a JSON object, got {kind}", field="body")
+        parse = self.model.parse_json
+        if route.many in body:
+            if route.one is not None and route.one in body:
+                raise BadInput(f"give {route.one!r} or {route.many!r}, not both", field=route.many)
+            raw = body[route.many]
+            if not isinstance(raw, list):
+                raise BadInput(f"{route.many} must be a list", field=route.many)
+            self.check_count(len(raw), route.many)
+            return [parse(x, f"{route.many}[{i}]") for i, x in enumerate(raw)], False
+        if route.one is None:
+            return [parse(body, "body")], True
+        if route.one not in body:
+            raise BadInput(f"expected {route.one!r} or {route.many!r}", field=route.one)
+        return [parse(body[route.one], route.one)], True
+
+    async def _multipart_items(self, request: Request, route: JsonRoute) -> tuple[list[Any], bool]:
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}", field="body")
+        try:
+            form = await request.form(max_files=self.settings.queue_capacity, max_part_size=limit)
+        except Exception as exc:  # python-multipart and starlette raise several types
+            raise BadInput(f"malformed multipart body: {exc}", field="body") from None
+        try:
+            files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+            self.check_count(len(files), route.many)
+            items = []
+            parse_bytes = getattr(self.model, "parse_bytes", None)
+            for i, (key, upload) in enumerate(files):
+                data = await upload.read()
+                field = key if len(files) == 1 else f"{key}[{i}]"
+                if parse_bytes is not None:
+                    items.append(parse_bytes(data, field))
+                else:  # models without a bytes parser take base64 text in JSON
+                    items.append(self.model.parse_json(base64.b64encode(data).decode(), field))
+            return items, len(files) == 1
+        finally:
+            await form.close()
+
+    # -- health and metadata ---------------------------------------------------------------
+    async def live(self, request: Request) -> Response:
+        busy = self.batcher.busy_since
+        if busy is not None and time.monotonic() - busy > self.settings.stall_after_s:
+            stuck = time.monotonic() - busy
+            return json_response(
+                {"live": False, "error": f"one forward pass has run {stuck:.1f} s"}, 503
+            )
+        return json_response({"live": True})
+
+    def _ready_body(self) -> Response:
+        lc = self.lifecycle
+        if lc.ready:
+            return json_response({"ready": True})
+        body: dict[str, Any] = {"ready": False, "state": lc.state.value}
+        if lc.error:
+            body["error"] = lc.error
+        return json_response(body, 503, {"Retry-After": "1"})
+
+    async def ready(self, request: Request) -> Response:
+        return self._ready_body()
+
+    async def model_ready(self, request: Request) -> Response:
+        try:
+            self.check_model(request.path_params["model"])
+        except ModelServeError as exc:
+            return error_response(exc)
+        return self._ready_body()
+
+    async def server_meta(self, request: Request) -> Response:
+        return json_response({"name": "modelserve", "version": __version__, "extensions": []})
+
+    async def model_meta(self, request: Request) -> Response:
+        try:
+            self.check_model(request.path_params["model"])
+            meta = self.metadata()
+        except ModelServeError as exc:
+            return error_response(exc)
+        body = asdict(meta)
+        body["state"] = self.lifecycle.state.value
+        return json_response(body)
+
+    async def metrics_route(self, request: Request) -> Response:
+        self.metrics.set_pending(self.batcher.pending)
+        content, ctype = self.metrics.render()
+        return Response(content, media_type=ctype)
+
+    # -- admin (fault hooks) -----------------------------------------------------------
+    async def admin_faults(self, request: Request) -> Response:
+        try:
+            given = request.headers.get("x-admin-token", "")
+            if not hmac.compare_digest(given.encode(), self.settings.admin_token.encode()):
+                raise AdminDenied("missing or wrong x-admin-token", field="x-admin-token")
+            if request.method == "POST":
+                spec = self.faults.set(await self.read_json(request))
+                _log.warning("faults set", extra={"faults": asdict(spec)})
+                if spec.crash:
+                    self.metrics.fault_fired("crash")
+                    _log.error("crash fault: exiting with code 3")
+                    asyncio.get_running_loop().call_later(0.05, os._exit, 3)
+            elif request.method == "DELETE":
+                name = request.path_params.get("name")
+                self.faults.clear(name)
+                _log.warning("faults removed", extra={"fault": name or "all"})
+            return json_response(self.faults.describe())
+        except ModelServeError as exc:
+            return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    body = {"error": exc.detail, "type": "HTTPError", "field": "path"}
+    return json_response(body, exc.status_code)
+
+
+def create_app(
+    model: Model[Any, Any],
+    settings: ServerSettings,
+    json_route: JsonRoute | None = None,
+    on_fatal: Callable[[str], None] | None = None,
+) -> Starlette:
+    """A Starlette app serving ``model``; ``app.state.server`` is the :class:`ModelServer`.
+
+    The model loads in a thread after start-up (readiness says ``loading`` meanwhile).
+    ``on_fatal`` is called with the reason when loading fails (``msai serve`` exits 1).
+    """
+    server = ModelServer(model, settings, json_route, on_fatal)
+
+    def wrap(route: str, handler: Callable[[Request], Awaitable[Response]]) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return await server.serve(request, route, handler)
+
+        return endpoint
+
+    routes = [
+        Route("/v2/health/live", server.live, methods=["GET"]),
+        Route("/v2/health/ready", server.ready, methods=["GET"]),
+        Route("/v2", server.server_meta, methods=["GET"]),
+        Route("/v2/models/{model}", server.model_meta, methods=["GET"]),
+        Route("/v2/models/{model}/ready", server.model_ready, methods=["GET"]),
+        Route("/v2/models/{model}/infer", wrap("v2", server.infer_v2), methods=["POST"]),
+        Route("/metrics", server.metrics_route, methods=["GET"]),
+    ]
+    if json_route is not None:
+        routes.append(Route(json_route.path, wrap("json", server.infer_json), methods=["POST"]))
+    if settings.fault_hooks:
+        methods = ["GET", "POST", "DELETE"]
+        routes.append(Route("/admin/faults", server.admin_faults, methods=methods))
+        routes.append(Route("/admin/faults/{name}", server.admin_faults, methods=["DELETE"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server.start_loading()
+        try:
+            yield
+        finally:
+            await server.shutdown()
+
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+    )
+    app.state.server = server
+    app.state.lifecycle = server.lifecycle
+    app.state.settings = settings
+    return app

@@ -1,0 +1,317 @@
+"""Dynamic batching: one inference thread per replica, a bounded queue, deadline shedding.
+
+Requests parse their items on the event loop (so a bad input fails alone, before it is
+queued), then :meth:`Batcher.submit` queues them. The inference thread takes the oldest
+item, waits up to ``max_queue_delay`` for batch-mates (never past ``max_batch_size``), runs
+one forward pass and hands every result back to the event loop in one callback.
+
+Admission: a request is refused before queueing when the queue cannot hold its items
+(429 ``queue_full``), when its predicted wait exceeds its deadline (503 ``deadline``; the
+wait is predicted from the queue depth and the observed per-batch time), or when the
+replica is shutting down (503 ``draining``). If a forward pass raises, its items are
+retried one at a time so only the bad one fails.
+
+One thread, not a pool: on a few cores a thread per request oversubscribes the CPU and the
+model's own intra-op threads already use every core (FIELD-NOTES, micro-batching).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from modelserve.common.errors import ModelServeError, Overloaded
+from modelserve.common.metrics import ServerMetrics
+
+__all__ = ["BatchSettings", "Batcher"]
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+_log = logging.getLogger("modelserve.batching")
+_EWMA = 0.2  # weight of the newest batch in the per-batch time estimate
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    max_batch_size: int = 16
+    max_queue_delay_s: float = 0.005
+    queue_capacity: int = 256
+
+
+@dataclass(eq=False)
+class _Item(Generic[In]):
+    value: In
+    enqueued: float
+    deadline: float
+    future: asyncio.Future[Any]
+    abandoned: bool = False  # the request went away (client gone, shutdown deadline)
+
+
+@dataclass
+class _Stats:
+    batch_s: float | None = None  # EWMA of one forward pass
+    batches: int = 0
+    items: int = 0
+    retries: int = 0
+    expired: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
+
+
+class Batcher(Generic[In, Out]):
+    """Queue + one inference thread around ``predict`` (a batched forward pass)."""
+
+    def __init__(
+        self,
+        predict: Callable[[Sequence[In]], list[Out]],
+        settings: BatchSettings,
+        metrics: ServerMetrics,
+        before_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self.settings = settings
+        self._metrics = metrics
+        self._before_batch = before_batch  # fault hooks: latency, hang, error inside the thread
+        self._queue: deque[_Item[In]] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._in_flight = 0  # items taken by the thread, not yet answered
+        self.busy_since: float | None = None
+        self.stats = _Stats()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float) -> int:
+        """Refuse new work, let queued work finish for ``timeout`` s; return items dropped."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with self._cond:
+            left = list(self._queue)
+            self._queue.clear()
+            dropped = len(left) + (self._in_flight if self._thread_alive() else 0)
+        for item in left:
+            self._resolve(
+                item,
+                None,
+                Overloaded(
+                    "shut down before inference", reason="draining", retry_after_s=1.0, status=503
+                ),
+            )
+        return dropped
+
+    def _thread_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def pending(self) -> int:
+        """Items queued plus items in the forward pass now (the HPA metric)."""
+        return len(self._queue) + self._in_flight
+
+    # -- admission -----------------------------------------------------------------------
+    def predicted_wait(self, n: int) -> float:
+        """Seconds until ``n`` new items would be answered, from queue depth and batch time."""
+        per_batch = self.stats.batch_s
+        if per_batch is None:
+            return 0.0
+        batches = math.ceil((len(self._queue) + n) / self.settings.max_batch_size)
+        if self._in_flight:
+            batches += 1
+        return batches * per_batch
+
+    async def submit(self, values: Sequence[In], deadline_s: float) -> list[Out]:
+        """Queue ``values`` (one request's items) and wait for their outputs, in order.
+
+        ``deadline_s`` is the time budget from now. Raises :class:`Overloaded` when refused;
+        an item whose forward pass failed raises its own error, with ``item_index`` set to
+        the item's position in ``values``.
+        """
+        n = len(values)
+        if self._stopping:
+            self._metrics.shed_one("draining")
+            raise Overloaded(
+                "replica is shutting down", reason="draining", retry_after_s=1.0, status=503
+            )
+        cap = self.settings.queue_capacity
+        if len(self._queue) + n > cap:
+            self._metrics.shed_one("queue_full")
+            raise Overloaded(
+                f"queue full ({len(self._queue)} of {cap} items queued)",
+                reason="queue_full",
+                retry_after_s=max(self.predicted_wait(0), 0.001),
+                status=429,
+            )
+        wait = self.predicted_wait(n)
+        if wait > deadline_s:
+            self._metrics.shed_one("deadline")
+            raise Overloaded(
+                f"predicted wait {wait * 1000:.0f} ms exceeds the deadline "
+                f"{deadline_s * 1000:.0f} ms",
+                reason="deadline",
+                retry_after_s=wait - deadline_s,
+                status=503,
+            )
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        items = [_Item(v, now, now + deadline_s, loop.create_future()) for v in values]
+        with self._cond:
+            self._queue.extend(items)
+            self._cond.notify()
+        self._metrics.set_pending(self.pending)
+        try:
+            results = await asyncio.gather(*(i.future for i in items), return_exceptions=True)
+        except BaseException:
+            for item in items:
+                item.abandoned = True
+                if not item.future.done():
+                    item.future.cancel()
+            raise
+        for index, result in enumerate(results):
+            if isinstance(result, BaseException):
+                result.item_index = index  # type: ignore[attr-defined]  # the app names the field
+                raise result
+        return [r for r in results if not isinstance(r, BaseException)]
+
+    # -- the inference thread ------------------------------------------------------------
+    def _take_batch(self) -> list[_Item[In]] | None:
+        s = self.settings
+        with self._cond:
+            while not self._queue:
+                if self._stopping:
+                    return None
+                self._cond.wait()
+            first = self._queue[0]
+            while len(self._queue) < s.max_batch_size and not self._stopping:
+                left = first.enqueued + s.max_queue_delay_s - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch: list[_Item[In]] = []
+            while self._queue and len(batch) < s.max_batch_size:
+                batch.append(self._queue.popleft())
+            self._in_flight = len(batch)
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            try:
+                self._run_batch(batch)
+            except BaseException as exc:  # never let the one inference thread die
+                _log.exception("inference thread error")
+                err = ModelServeError(f"inference thread error: {type(exc).__name__}")
+                for item in batch:
+                    self._resolve(item, None, err)
+            finally:
+                with self._cond:
+                    self._in_flight = 0
+                self.busy_since = None
+                self._metrics.set_pending(self.pending)
+
+    def _run_batch(self, batch: list[_Item[In]]) -> None:
+        start = time.monotonic()
+        live: list[_Item[In]] = []
+        for item in batch:
+            if item.abandoned:
+                continue
+            if item.deadline < start:
+                self.stats.expired += 1
+                self._resolve(
+                    item,
+                    None,
+                    Overloaded(
+                        "deadline passed while queued",
+                        reason="deadline",
+                        retry_after_s=0.1,
+                        status=503,
+                    ),
+                )
+                continue
+            live.append(item)
+        if not live:
+            return
+        self.busy_since = start
+        if self._before_batch is not None:
+            try:
+                self._before_batch(len(live))
+            except Exception as exc:
+                for item in live:
+                    self._resolve(item, None, exc)
+                return
+        t0 = time.monotonic()
+        try:
+            outs = self._predict([i.value for i in live])
+            if len(outs) != len(live):
+                raise ModelServeError(f"model returned {len(outs)} outputs for {len(live)} items")
+        except Exception as exc:
+            _log.warning("batch of %d failed (%s); retrying items singly", len(live), exc)
+            self.stats.retries += 1
+            self._run_singly(live)
+            return
+        elapsed = time.monotonic() - t0
+        self._observe(live, t0, elapsed)
+        self._deliver(live, outs)
+
+    def _run_singly(self, items: list[_Item[In]]) -> None:
+        for item in items:
+            t0 = time.monotonic()
+            try:
+                (out,) = self._predict([item.value])
+            except ModelServeError as exc:
+                self._resolve(item, None, exc)
+                continue
+            except Exception as exc:
+                err = ModelServeError(f"inference failed: {type(exc).__name__}: {exc}")
+                self._resolve(item, None, err)
+                continue
+            self._observe([item], t0, time.monotonic() - t0)
+            self._resolve(item, out, None)
+
+    def _observe(self, items: list[_Item[In]], t0: float, elapsed: float) -> None:
+        st = self.stats
+        st.batch_s = elapsed if st.batch_s is None else (1 - _EWMA) * st.batch_s + _EWMA * elapsed
+        st.batches += 1
+        st.items += len(items)
+        st.sizes[len(items)] = st.sizes.get(len(items), 0) + 1
+        self._metrics.observe_batch(len(items), elapsed, [t0 - i.enqueued for i in items])
+
+    def _deliver(self, items: list[_Item[In]], outs: list[Out]) -> None:
+        _call_in_loop(items[0].future, _set_results, items, outs)
+
+    def _resolve(self, item: _Item[In], out: Any, exc: BaseException | None) -> None:
+        if exc is None:
+            _call_in_loop(item.future, _set_results, [item], [out])
+        else:
+            _call_in_loop(item.future, _set_error, item, exc)
+
+
+def _call_in_loop(future: asyncio.Future[Any], fn: Callable[..., None], *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop: the request is gone already
+        future.get_loop().call_soon_threadsafe(fn, *args)
+
+
+def _set_results(items: list[_Item[Any]], outs: list[Any]) -> None:
+    for item, out in zip(items, outs, strict=True):
+        if not item.future.done():
+            item.future.set_result(out)
+
+
+def _set_error(item: _Item[Any], exc: BaseException) -> None:
+    if not item.future.done():
+        item.future.set_exception(exc)

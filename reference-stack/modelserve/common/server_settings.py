@@ -1,0 +1,94 @@
+"""Settings of one model-server replica (batching, drain, limits, logs, fault hooks).
+
+One frozen dataclass, read from environment variables with the model's prefix
+(``MSAI_NER_``, ``MSAI_VISION_``; ``MSAI_FAKE_`` for the shipped fake). The batching and
+drain names follow ``reference-stack/charts/modelserve/values.yaml`` (``maxBatchSize`` ->
+``MSAI_NER_MAX_BATCH_SIZE``), so the chart and the local platform set the same knobs.
+Model-specific settings (weights, text or image limits, execution provider) belong to the
+model's own settings object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelserve.common.errors import ConfigError
+from modelserve.common.settings import env_field, load_settings
+
+__all__ = ["ServerSettings", "load_server_settings"]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    max_batch_size: int = env_field(16, "largest batch sent to the model (items)")
+    max_queue_delay_ms: float = env_field(5.0, "longest an item waits for batch-mates (ms)")
+    queue_capacity: int = env_field(256, "items queued before new requests are shed 429 (items)")
+    default_deadline_ms: float = env_field(
+        2000.0, "deadline when the request carries none; shed 503 when the wait exceeds it (ms)"
+    )
+    drain_delay_s: float = env_field(
+        2.0, "after SIGTERM keep serving, not ready, this long so endpoints update (s)"
+    )
+    drain_deadline_s: float = env_field(
+        20.0, "then finish in-flight work within this long before exiting (s)"
+    )
+    max_body_bytes: int = env_field(8 * 1024 * 1024, "largest request body accepted (bytes)")
+    stall_after_s: float = env_field(
+        30.0, "liveness fails when one forward pass has run longer than this (s)"
+    )
+    access_log: bool = env_field(True, "log one JSON line per inference request")
+    log_level: str = env_field("INFO", "log level (DEBUG, INFO, WARNING, ERROR)")
+    model_version: str = env_field("1", "version reported in metadata and responses")
+    fault_hooks: bool = env_field(False, "enable the built-in fault hooks (admin endpoint)")
+    admin_token: str = env_field("", "token the admin endpoint requires (x-admin-token header)")
+    fault_seed: int = env_field(0, "seed of the fault hooks' random draws (repeatable runs)")
+    fault_slow_load_s: float = env_field(
+        0.0, "fault hook: extra seconds spent loading the model (needs fault_hooks)"
+    )
+
+    def validate(self) -> None:
+        positive = {
+            "MAX_BATCH_SIZE": self.max_batch_size,
+            "QUEUE_CAPACITY": self.queue_capacity,
+            "DEFAULT_DEADLINE_MS": self.default_deadline_ms,
+            "MAX_BODY_BYTES": self.max_body_bytes,
+            "STALL_AFTER_S": self.stall_after_s,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{name} must be > 0, got {value}", field=name)
+        for name, value in {
+            "MAX_QUEUE_DELAY_MS": self.max_queue_delay_ms,
+            "DRAIN_DELAY_S": self.drain_delay_s,
+            "DRAIN_DEADLINE_S": self.drain_deadline_s,
+            "FAULT_SLOW_LOAD_S": self.fault_slow_load_s,
+        }.items():
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0, got {value}", field=name)
+        if self.fault_hooks and not self.admin_token:
+            raise ConfigError(
+                "FAULT_HOOKS is on but ADMIN_TOKEN is empty: fault hooks need a token",
+                field="ADMIN_TOKEN",
+            )
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(f"LOG_LEVEL={self.log_level!r} is not a level", field="LOG_LEVEL")
+
+
+def load_server_settings(
+    prefix: str, environ: Mapping[str, str] | None = None, **defaults: Any
+) -> ServerSettings:
+    """Settings from ``environ``; ``defaults`` replace the class defaults (env still wins).
+
+    Vision batches 32 by default (values.yaml), NER 16: each app passes its own defaults.
+    """
+    env = dict(os.environ if environ is None else environ)
+    names = {f.name for f in dataclasses.fields(ServerSettings)}
+    for key, value in defaults.items():
+        if key not in names:
+            raise ConfigError(f"unknown server setting {key!r}", field=key)
+        env.setdefault(prefix + key.upper(), str(value))
+    return load_settings(ServerSettings, prefix, env)

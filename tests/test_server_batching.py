@@ -1,0 +1,211 @@
+"""Dynamic batching: batch forming, bounded queue, deadline shedding, bad items alone."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from modelserve.common.app import parse_deadline
+from modelserve.common.batching import Batcher, BatchSettings
+from modelserve.common.errors import BadInput, ModelServeError, Overloaded
+from modelserve.common.metrics import ServerMetrics
+from modelserve.common.testing import FakeModel, FakeSettings
+
+
+def _batcher(model: Any, **kw: Any) -> tuple[Batcher[Any, Any], ServerMetrics]:
+    metrics = ServerMetrics("m")
+    b: Batcher[Any, Any] = Batcher(model.predict, BatchSettings(**kw), metrics)
+    b.start()
+    return b, metrics
+
+
+def _shed(metrics: ServerMetrics, reason: str) -> float:
+    return metrics.shed.labels("m", reason)._value.get()  # type: ignore[no-any-return]
+
+
+def test_concurrent_requests_share_forward_passes() -> None:
+    model = FakeModel(FakeSettings(batch_cost_ms=5, item_cost_ms=0))
+    b, _metrics = _batcher(model, max_batch_size=8, max_queue_delay_s=0.01)
+
+    async def main() -> list[list[Any]]:
+        return await asyncio.gather(*(b.submit([f"t{i}"], 2.0) for i in range(20)))
+
+    outs = asyncio.run(main())
+    assert [o[0].text for o in outs] == [f"T{i}" for i in range(20)]
+    assert max(model.batches) == 8  # never above the max batch size
+    assert len(model.batches) <= 4  # 20 items in 3-4 passes, not 20
+    assert sum(model.batches) == 20
+    assert b.stop(1.0) == 0
+
+
+def test_max_queue_delay_bounds_the_wait_for_batch_mates() -> None:
+    model = FakeModel(FakeSettings(batch_cost_ms=0, item_cost_ms=0))
+    b, _ = _batcher(model, max_batch_size=64, max_queue_delay_s=0.05)
+
+    async def main() -> float:
+        t0 = time.perf_counter()
+        await b.submit(["only"], 2.0)
+        return time.perf_counter() - t0
+
+    waited = asyncio.run(main())
+    assert 0.04 <= waited < 0.5
+    b.stop(1.0)
+
+
+def test_a_bad_item_fails_alone_and_its_batch_mates_succeed() -> None:
+    model = FakeModel(FakeSettings(batch_cost_ms=1, item_cost_ms=0))
+    b, _ = _batcher(model, max_batch_size=16, max_queue_delay_s=0.02)
+
+    async def main() -> list[Any]:
+        texts = ["a", "b", "poison!", "c", "d"]
+        return await asyncio.gather(*(b.submit([t], 2.0) for t in texts), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert [r[0].text for i, r in enumerate(results) if i != 2] == ["A", "B", "C", "D"]
+    assert isinstance(results[2], ModelServeError)
+    assert "poison" in str(results[2])
+    assert model.batches[0] == 5  # they really shared the failed pass
+    assert b.stats.retries == 1
+    b.stop(1.0)
+
+
+def test_model_errors_keep_their_type_when_retried_singly() -> None:
+    class Picky:
+        def predict(self, batch: Sequence[str]) -> list[str]:
+            if "bad" in batch:
+                raise BadInput("model refused it", field="x")
+            return list(batch)
+
+    b, _ = _batcher(Picky(), max_batch_size=4, max_queue_delay_s=0.01)
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            b.submit(["ok"], 1), b.submit(["bad"], 1), return_exceptions=True
+        )
+
+    ok, bad = asyncio.run(main())
+    assert ok == ["ok"]
+    assert isinstance(bad, BadInput)
+    b.stop(1.0)
+
+
+def test_queue_full_sheds_429_with_retry_after() -> None:
+    gate = threading.Event()
+
+    class Slow:
+        def predict(self, batch: Sequence[str]) -> list[str]:
+            gate.wait(5)
+            return list(batch)
+
+    b, metrics = _batcher(Slow(), max_batch_size=1, max_queue_delay_s=0, queue_capacity=3)
+
+    async def main() -> Overloaded:
+        tasks = [asyncio.ensure_future(b.submit(["0"], 10.0))]
+        await asyncio.sleep(0.05)  # taken into the (blocked) forward pass
+        tasks += [asyncio.ensure_future(b.submit([f"{i}"], 10.0)) for i in range(1, 4)]
+        await asyncio.sleep(0.05)  # three queued: full
+        with pytest.raises(Overloaded) as err:
+            await b.submit(["late"], 10.0)
+        gate.set()
+        await asyncio.gather(*tasks)
+        return err.value
+
+    exc = asyncio.run(main())
+    assert exc.status == 429
+    assert exc.reason == "queue_full"
+    assert exc.retry_after_s > 0
+    assert _shed(metrics, "queue_full") == 1
+    b.stop(1.0)
+
+
+def test_predicted_wait_over_the_deadline_sheds_503() -> None:
+    model = FakeModel(FakeSettings(batch_cost_ms=50, item_cost_ms=0))
+    b, metrics = _batcher(model, max_batch_size=1, max_queue_delay_s=0)
+
+    async def main() -> tuple[Overloaded, list[Any]]:
+        await b.submit(["warm"], 5.0)  # learn the per-batch time (~50 ms)
+        backlog = [asyncio.ensure_future(b.submit([f"{i}"], 5.0)) for i in range(6)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(Overloaded) as err:
+            await b.submit(["hurry"], 0.1)  # ~6 batches ahead * 50 ms > 100 ms
+        fine = await b.submit(["patient"], 5.0)
+        await asyncio.gather(*backlog)
+        return err.value, fine
+
+    exc, fine = asyncio.run(main())
+    assert (exc.status, exc.reason) == (503, "deadline")
+    assert exc.retry_after_s > 0
+    assert fine[0].text == "PATIENT"
+    assert _shed(metrics, "deadline") == 1
+    b.stop(1.0)
+
+
+def test_stop_refuses_new_work_as_draining_and_counts_dropped() -> None:
+    gate = threading.Event()
+
+    class Stuck:
+        def predict(self, batch: Sequence[str]) -> list[str]:
+            gate.wait(5)
+            return list(batch)
+
+    b, metrics = _batcher(Stuck(), max_batch_size=1, max_queue_delay_s=0)
+
+    async def main() -> tuple[int, list[Any]]:
+        tasks = [asyncio.ensure_future(b.submit([f"{i}"], 10.0)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        dropped = await asyncio.to_thread(b.stop, 0.1)  # one stuck in the pass, two queued
+        with pytest.raises(Overloaded) as err:
+            await b.submit(["new"], 1.0)
+        assert err.value.reason == "draining"
+        gate.set()
+        return dropped, await asyncio.gather(*tasks, return_exceptions=True)
+
+    dropped, results = asyncio.run(main())
+    assert dropped == 3
+    assert sum(isinstance(r, Overloaded) for r in results) == 2
+    assert _shed(metrics, "draining") == 1
+
+
+def test_expired_items_are_not_run() -> None:
+    gate = threading.Event()
+    seen: list[str] = []
+
+    class Slow:
+        def predict(self, batch: Sequence[str]) -> list[str]:
+            seen.extend(batch)
+            gate.wait(0.3)
+            return list(batch)
+
+    b, _ = _batcher(Slow(), max_batch_size=1, max_queue_delay_s=0)
+
+    async def main() -> list[Any]:
+        first = asyncio.ensure_future(b.submit(["first"], 5.0))
+        await asyncio.sleep(0.02)
+        late = asyncio.ensure_future(b.submit(["short"], 0.05))  # expires while queued
+        return await asyncio.gather(first, late, return_exceptions=True)
+
+    first, late = asyncio.run(main())
+    assert first == ["first"]
+    assert isinstance(late, Overloaded)
+    assert late.reason == "deadline"
+    assert seen == ["first"]
+    b.stop(1.0)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({}, 2.0),
+        ({"x-request-deadline-ms": "250"}, 0.25),
+        ({"x-envoy-expected-rq-timeout-ms": "3000"}, 3.0),
+        ({"grpc-timeout": "100m"}, 0.1),
+        ({"grpc-timeout": "2S"}, 2.0),
+        ({"grpc-timeout": "1M"}, 60.0),
+    ],
+)
+def test_deadline_from_headers(headers: dict[str, str], seconds: float) -> None:
+    assert parse_deadline(headers, 2.0) == pytest.approx(seconds)

@@ -1,0 +1,120 @@
+"""Property tests of the Open Inference Protocol request parser."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from modelserve.common.errors import BadInput
+from modelserve.common.model import TensorSpec
+from modelserve.common.oip import flatten, parse_infer_request
+
+SPECS = [TensorSpec("text", "BYTES", [-1]), TensorSpec("pixels", "FP32", [-1, 2, 3])]
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _nest(flat: list[Any], shape: list[int]) -> list[Any]:
+    if len(shape) <= 1:
+        return flat
+    step = len(flat) // shape[0] if shape[0] else 0
+    return [_nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+@st.composite
+def valid_requests(draw: st.DrawFn) -> tuple[dict[str, Any], list[str], list[float]]:
+    n = draw(st.integers(1, 5))
+    texts = draw(st.lists(st.text(max_size=8), min_size=n, max_size=n))
+    m = draw(st.integers(1, 3))
+    pixels = draw(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=m * 6, max_size=m * 6))
+    nested = draw(st.booleans())
+    body = {
+        "id": draw(st.none() | st.text(max_size=5)),
+        "inputs": [
+            {"name": "text", "shape": [n], "datatype": "BYTES", "data": texts},
+            {
+                "name": "pixels",
+                "shape": [m, 2, 3],
+                "datatype": "FP32",
+                "data": _nest(pixels, [m, 2, 3]) if nested else pixels,
+            },
+        ],
+    }
+    if draw(st.booleans()):
+        body["inputs"].reverse()
+    return body, texts, pixels
+
+
+@given(valid_requests())
+def test_valid_requests_parse_to_flat_data(
+    case: tuple[dict[str, Any], list[str], list[float]],
+) -> None:
+    body, texts, pixels = case
+    req = parse_infer_request(json.loads(json.dumps(body)), SPECS)
+    by_name = {t["name"]: t for t in req.inputs}
+    assert by_name["text"]["data"] == texts
+    assert by_name["pixels"]["data"] == pixels
+    assert math.prod(by_name["pixels"]["shape"]) == len(pixels)
+    assert req.id == body["id"]
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_arbitrary_json_is_refused_with_a_field_or_accepted(body: Any) -> None:
+    error: BadInput | None = None
+    try:
+        parse_infer_request(body, SPECS)
+    except BadInput as exc:
+        error = exc
+    if error is not None:
+        assert error.status == 400
+        assert error.field
+        assert error.field.split("[")[0].split(".")[0] in {
+            "body",
+            "id",
+            "inputs",
+            "parameters",
+            "outputs",
+        }
+
+
+@given(valid_requests(), st.data())
+def test_corrupting_one_tensor_is_refused_naming_it(
+    case: tuple[dict[str, Any], list[str], list[float]], data: st.DataObject
+) -> None:
+    body, _, _ = case
+    i = data.draw(st.integers(0, 1))
+    tensor = body["inputs"][i]
+    how = data.draw(st.sampled_from(["shape", "datatype", "count", "element", "name"]))
+    if how == "shape":
+        tensor["shape"] = [*tensor["shape"], 1, 2]
+    elif how == "datatype":
+        tensor["datatype"] = data.draw(st.sampled_from(["INT32", "BOOL", "FP16", "TEXT"]))
+    elif how == "count":
+        tensor["data"] = [*flatten(tensor["data"], "x"), tensor["data"][0]]
+    elif how == "element":
+        tensor["data"] = [{"x": 1}, *flatten(tensor["data"], "x")[1:]]
+    else:
+        tensor["name"] = "nope"
+    with pytest.raises(BadInput) as err:
+        parse_infer_request(body, SPECS)
+    assert err.value.field is not None
+    assert err.value.field.startswith(f"inputs[{i}]"), (how, err.value.field)
+
+
+@given(st.recursive(st.integers(), lambda inner: st.lists(inner, max_size=3), max_leaves=30))
+def test_flatten_keeps_row_major_order(data: Any) -> None:
+    def walk(x: Any) -> list[Any]:
+        return [y for item in x for y in walk(item)] if isinstance(x, list) else [x]
+
+    assert flatten(data, "d") == walk(data)

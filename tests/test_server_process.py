@@ -1,0 +1,176 @@
+"""``msai serve`` as a real process: SIGTERM drain, exit codes, TCP_NODELAY."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from modelserve.common.testing import http_ready, start_replica, wait_until
+
+from harness.ports import free_port
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
+    assert all(p.poll() is not None for p in started)  # no orphans
+
+
+def _log_events(path: Path) -> list[dict]:
+    events = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            events.append(json.loads(line))
+    return events
+
+
+def test_sigterm_drains_in_flight_work_and_exits_0(tmp_path: Path, procs: list) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "replica.log"
+    env = {
+        "MSAI_FAKE_BATCH_COST_MS": "400",
+        "MSAI_FAKE_DRAIN_DELAY_S": "1.0",
+        "MSAI_FAKE_DRAIN_DEADLINE_S": "6",
+        "MSAI_FAKE_MAX_BATCH_SIZE": "2",
+    }
+    proc = start_replica("fake", port, env, str(log))
+    procs.append(proc)
+    wait_until(lambda: http_ready(base), timeout=20)
+
+    codes: list[int] = []
+
+    def call(text: str) -> None:
+        with httpx.Client(timeout=10) as c:
+            codes.append(c.post(f"{base}/v1/echo", json={"text": text}).status_code)
+
+    workers = [threading.Thread(target=call, args=(f"t{i}",)) for i in range(6)]
+    for w in workers:
+        w.start()
+    time.sleep(0.2)  # all six in flight: three passes of 400 ms ahead
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    wait_until(lambda: httpx.get(f"{base}/v2/health/ready").status_code == 503, timeout=0.5)
+    assert time.monotonic() - t0 < 0.5  # readiness false at once
+    state = httpx.get(f"{base}/v2/health/ready").json()
+    assert state == {"ready": False, "state": "draining"}
+    # Still serving during the drain delay (endpoints may not have updated yet).
+    late = httpx.post(f"{base}/v1/echo", json={"text": "late"}, timeout=10)
+    assert late.status_code == 200
+    assert late.headers["connection"] == "close"
+    for w in workers:
+        w.join(10)
+    assert codes == [200] * 6
+    assert proc.wait(15) == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/v2/health/live", timeout=1)
+    stopped = [e for e in _log_events(log) if e.get("msg") == "stopped"]
+    assert stopped, log.read_text()[-2000:]
+    assert stopped[-1]["drained"] >= 7
+    assert stopped[-1]["dropped"] == 0
+
+
+def test_work_past_the_drain_deadline_is_dropped_and_counted(tmp_path: Path, procs: list) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "replica.log"
+    env = {
+        "MSAI_FAKE_BATCH_COST_MS": "5000",
+        "MSAI_FAKE_DRAIN_DELAY_S": "0",
+        "MSAI_FAKE_DRAIN_DEADLINE_S": "1",
+    }
+    proc = start_replica("fake", port, env, str(log))
+    procs.append(proc)
+    wait_until(lambda: http_ready(base), timeout=20)
+    answers: list[httpx.Response] = []
+
+    def call() -> None:
+        answers.append(httpx.post(f"{base}/v1/echo", json={"text": "slow"}, timeout=10))
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    t.join(10)
+    # The client is told, retryably, that its request was cut off.
+    assert [a.status_code for a in answers] == [503]
+    assert answers[0].json()["reason"] == "draining"
+    assert answers[0].headers["retry-after"] == "1"
+    assert "Traceback" not in log.read_text()
+    stopped = [e for e in _log_events(log) if e.get("msg") == "stopped"]
+    assert stopped[-1]["dropped"] == 1
+
+
+def test_failed_model_load_exits_1(tmp_path: Path, procs: list) -> None:
+    proc = start_replica("fake", free_port(), {"MSAI_FAKE_FAIL_LOAD": "1"}, str(tmp_path / "log"))
+    procs.append(proc)
+    assert proc.wait(20) == 1
+    assert "model load failed" in (tmp_path / "log").read_text()
+
+
+def test_bad_setting_names_the_variable(tmp_path: Path, procs: list) -> None:
+    proc = start_replica(
+        "fake", free_port(), {"MSAI_FAKE_MAX_BATCH_SIZE": "lots"}, str(tmp_path / "log")
+    )
+    procs.append(proc)
+    assert proc.wait(20) != 0
+    assert "MSAI_FAKE_MAX_BATCH_SIZE" in (tmp_path / "log").read_text()
+
+
+def test_crash_fault_kills_the_process(tmp_path: Path, procs: list) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"MSAI_FAKE_FAULT_HOOKS": "1", "MSAI_FAKE_ADMIN_TOKEN": "t"}
+    proc = start_replica("fake", port, env, str(tmp_path / "log"))
+    procs.append(proc)
+    wait_until(lambda: http_ready(base), timeout=20)
+    r = httpx.post(f"{base}/admin/faults", json={"crash": True}, headers={"x-admin-token": "t"})
+    assert r.status_code == 200
+    assert proc.wait(10) == 3
+
+
+def test_accepted_sockets_have_tcp_nodelay() -> None:
+    import asyncio
+
+    import uvicorn
+    from modelserve.common.server_settings import ServerSettings
+    from modelserve.common.testing import FakeSettings, create_fake_app
+    from modelserve.transport import NoDelayHttpProtocol
+
+    port = free_port()
+    app = create_fake_app(ServerSettings(drain_delay_s=0, drain_deadline_s=1), FakeSettings())
+    config = uvicorn.Config(
+        app, port=port, http=NoDelayHttpProtocol, loop="uvloop", log_config=None, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    flags: list[int] = []
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: http_ready(f"http://127.0.0.1:{port}"), timeout=10)
+        with httpx.Client() as c:
+            assert c.get(f"http://127.0.0.1:{port}/v2/health/live").status_code == 200
+            for conn in list(server.server_state.connections):
+                sock = conn.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+                flags.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert flags
+    assert all(flags)
+    assert not thread.is_alive()
