@@ -19,6 +19,7 @@ EXIT_PASS, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_ERROR = 0, 1, 2, 4
 # name -> ("module", "attribute", "one-line help"). The module owns the command.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("harness.info", "info", "Show versions, binaries and where things live."),
+    "serve": ("modelserve.cli", "serve", "Run one model-server replica in the foreground."),
     "report": ("reports.cli", "report", "Write HTML/Markdown/JSON reports of a run; compare."),
 }
 
