@@ -1,0 +1,304 @@
+"""``LocalPlatform``: the Platform interface over the local controller process.
+
+``up`` cleans up whatever a crashed run left (process ledger), starts the controller detached
+(it owns the stack, so the stack outlives the caller and a later process can revert a fault),
+and waits until every replica is ready. Every other method is one JSON call to the
+controller; errors come back as the harness's own exception types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from harness.errors import (
+    ConfigError,
+    FaultError,
+    HarnessError,
+    PlatformError,
+    Unsupported,
+)
+from harness.platform.base import Endpoint, Injection, Node, Replica, StackSpec, Store
+from harness.platform.local.settings import local_settings, state_dir
+from harness.platform.local.supervisor import Ledger, LedgerEntry, alive, cleanup, spawn
+from harness.platform.local.values import load_stack
+from harness.ports import LOOPBACK, free_port
+
+__all__ = ["LocalPlatform"]
+
+_ERRORS: dict[str, type[HarnessError]] = {
+    "ConfigError": ConfigError,
+    "FaultError": FaultError,
+    "PlatformError": PlatformError,
+}
+
+
+class LocalPlatform:
+    """Every component a real process on this machine (see ``harness.platform.local``)."""
+
+    name = "local"
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or state_dir()
+        self.ledger = Ledger(self.home / "ledger.json")
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def _control_file(self) -> Path:
+        return self.home / "controller.json"
+
+    def _control(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self._control_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 120
+    ) -> Any:
+        ctl = self._control()
+        if ctl is None:
+            raise PlatformError("the local stack is not up (run `msai up`)")
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            f"http://{LOOPBACK}:{ctl['port']}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                err = json.loads(exc.read())
+            except ValueError:
+                err = {"error": str(exc)}
+            kind = err.get("type", "PlatformError")
+            if kind == "Unsupported":
+                raise Unsupported(
+                    self.name, err.get("operation", path), err.get("reason", "")
+                ) from None
+            raise _ERRORS.get(kind, PlatformError)(err.get("error", str(exc))) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise PlatformError(
+                f"the local controller does not answer ({exc}); run `msai down` to clean up"
+            ) from exc
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._call("POST", path, body)["result"]
+
+    def state(self) -> dict[str, Any]:
+        """The controller's full view: phase, ports, replicas, nodes, injections."""
+        result: dict[str, Any] = self._call("GET", "/state", timeout=10)
+        return result
+
+    def running(self) -> bool:
+        ctl = self._control()
+        if ctl is None:
+            return False
+        entry = LedgerEntry(**ctl["entry"])
+        return alive(entry)
+
+    # ------------------------------------------------------------------ lifecycle
+    def up(self, stack: StackSpec | None = None) -> None:
+        stack = stack or StackSpec()
+        load_stack(stack)  # fail here, with the file and field, before starting anything
+        self.cleanup()
+        settings = local_settings()
+        self.home.mkdir(parents=True, exist_ok=True)
+        for stale in ("events.jsonl", "alerts.jsonl"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.home / stale).unlink()
+        port = free_port()
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness.platform.local.controller",
+            "--home",
+            str(self.home),
+            "--control-port",
+            str(port),
+            "--spec",
+            json.dumps(asdict(stack)),
+        ]
+        proc = spawn(
+            self.ledger,
+            "controller",
+            cmd,
+            log=self.home / "logs" / "controller.log",
+            role="controller",
+        )
+        tmp = self._control_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"port": port, "entry": asdict(proc.entry)}))
+        os.replace(tmp, self._control_file)
+        self._popen = proc.popen
+        deadline = time.monotonic() + settings.ready_timeout_s + 60
+        try:
+            while True:
+                if proc.popen.poll() is not None:
+                    raise PlatformError(
+                        f"the local controller exited ({proc.popen.returncode}): "
+                        + _tail(Path(proc.entry.log))
+                    )
+                with contextlib.suppress(PlatformError):
+                    st = self._call("GET", "/state", timeout=2)
+                    if st["phase"] == "ready":
+                        return
+                    if st["phase"] == "failed":
+                        raise PlatformError(f"msai up failed: {st['error']}")
+                if time.monotonic() > deadline:
+                    raise PlatformError(
+                        f"the local stack did not come up in time; see {self.home / 'logs'}"
+                    )
+                time.sleep(0.1)
+        except BaseException:
+            self.down()
+            raise
+
+    def cleanup(self) -> list[LedgerEntry]:
+        """Stop everything the ledger names (what a crashed run left); returns those found."""
+        left = cleanup(self.ledger)
+        with contextlib.suppress(FileNotFoundError):
+            self._control_file.unlink()
+        return left
+
+    def down(self) -> None:
+        ctl = self._control()
+        if ctl is not None and alive(LedgerEntry(**ctl["entry"])):
+            with contextlib.suppress(HarnessError):
+                self._call("POST", "/shutdown", {}, timeout=5)
+            entry = LedgerEntry(**ctl["entry"])
+            deadline = time.monotonic() + 60
+            while alive(entry) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        popen = getattr(self, "_popen", None)
+        if popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=1)  # reap our child so no zombie stays behind
+        self.cleanup()
+        if popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=5)
+
+    # ------------------------------------------------------------------ observation
+    def endpoints(self) -> dict[str, Endpoint]:
+        st = self.state()
+        gw = st["urls"]["gateway"]
+        return {s: Endpoint(s, f"{gw}/{s}", s) for s in st["services"]}
+
+    def services(self) -> list[str]:
+        return list(self.state()["services"])
+
+    def replicas(self, service: str) -> list[Replica]:
+        return [
+            Replica(
+                r["service"],
+                r["name"],
+                r["node"],
+                r["url"],
+                r["ready"] and r["phase"] == "running",
+                r["version"],
+            )
+            for r in self.state()["replicas"]
+            if r["service"] == service and r["phase"] != "terminating"
+        ]
+
+    def nodes(self) -> list[Node]:
+        return [
+            Node(n["name"], n["labels"], n["schedulable"], n["replicas"])
+            for n in self.state()["nodes"]
+        ]
+
+    @property
+    def prometheus_url(self) -> str:
+        return str(self.state()["urls"]["prometheus"])
+
+    @property
+    def alertmanager_url(self) -> str:
+        return str(self.state()["urls"]["alertmanager"])
+
+    def alerts(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Every alert the webhook receiver recorded (see :mod:`.webhook` for the fields)."""
+        result: list[dict[str, Any]] = self._call("GET", f"/alerts?since={since}", timeout=10)
+        return result
+
+    # ------------------------------------------------------------------ faults
+    def kill(self, service: str, count: int = 1, *, graceful: bool = False) -> list[str]:
+        return list(self._post("/kill", {"service": service, "count": count, "graceful": graceful}))
+
+    def drain(self, node: str) -> Injection:
+        return Injection.from_json(self._post("/drain", {"node": node}))
+
+    def spot_interrupt(self, node: str, notice_s: float) -> Injection:
+        return Injection.from_json(self._post("/spot", {"node": node, "notice_s": notice_s}))
+
+    def rebalance_recommendation(self, node: str) -> Injection:
+        """Post an EC2 rebalance recommendation on the node (drained if values say so)."""
+        return Injection.from_json(self._post("/spot", {"node": node, "rebalance": True}))
+
+    def mesh_fault(
+        self,
+        route: str,
+        *,
+        delay_ms: float | None = None,
+        abort_status: int | None = None,
+        percent: float = 100.0,
+        duration_s: float | None = None,
+    ) -> Injection:
+        body = {
+            "route": route,
+            "delay_ms": delay_ms,
+            "abort_status": abort_status,
+            "percent": percent,
+            "duration_s": duration_s,
+        }
+        return Injection.from_json(self._post("/mesh_fault", body))
+
+    def outage(
+        self, dependency: str, *, mode: str = "stop", duration_s: float | None = None
+    ) -> Injection:
+        body = {"dependency": dependency, "mode": mode, "duration_s": duration_s}
+        return Injection.from_json(self._post("/outage", body))
+
+    def partition(self, a: str, b: str, *, duration_s: float | None = None) -> Injection:
+        """Cut traffic between ``a`` and ``b``. With ``gateway`` as one side, the service's Envoy
+        endpoints are emptied (the gateway answers 503); between a service and a dependency (or
+        the orchestrator and a model service) the per-pair TCP links are cut: open connections
+        reset, new ones black-holed (see :mod:`.links`)."""
+        return Injection.from_json(
+            self._post("/partition", {"a": a, "b": b, "duration_s": duration_s})
+        )
+
+    def revert(self, injection: Injection) -> None:
+        if injection.platform != self.name:
+            raise FaultError(f"injection {injection.id} belongs to platform {injection.platform}")
+        self._post("/revert", {"injection": injection.to_json()})
+
+    def scale(self, service: str, replicas: int) -> None:
+        """Set a service's desired replicas by hand (the autoscaler may change it again)."""
+        self._post("/scale", {"service": service, "replicas": replicas})
+
+    # ------------------------------------------------------------------ data protection
+    def backup(self, store: Store) -> str:
+        return str(self._post("/backup", {"store": store}))
+
+    def restore(self, store: Store, backup_id: str) -> None:
+        self._post("/restore", {"store": store, "backup_id": backup_id})
+
+
+def _tail(path: Path, n: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return f"(no log at {path})"

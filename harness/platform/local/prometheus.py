@@ -1,0 +1,172 @@
+"""Prometheus for the local stack: config, file-based service discovery, start and wait.
+
+Scrapes itself, Envoy's ``/stats/prometheus``, Alertmanager and every model replica. Replica
+targets live in ``targets.json`` (``file_sd_configs``), rewritten atomically as replicas come
+and go, each with the labels the contracts name: ``service``, ``node``, ``replica``,
+``version``. Rules are every ``*.rules.yaml`` under ``reference-stack/monitoring`` (the same
+files the chart turns into a PrometheusRule), checked with ``promtool`` first so a bad rule
+file is named instead of Prometheus just exiting.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from harness.binaries import find
+from harness.errors import ConfigError
+from harness.platform.local.envoy import write_atomic
+from harness.platform.local.probe import http_status, wait_for
+from harness.platform.local.supervisor import Ledger, Supervised, spawn
+from harness.platform.local.values import LocalValues
+from harness.ports import LOOPBACK
+from harness.settings import project_root
+
+__all__ = ["Prometheus", "ScrapeTarget", "monitoring_dir", "rule_files"]
+
+
+def monitoring_dir() -> Path:
+    return project_root() / "reference-stack" / "monitoring"
+
+
+def rule_files(folder: Path | None = None) -> list[Path]:
+    """Alert and recording rule files (``*.rules.yaml`` / ``*.rules.yml``), sorted."""
+    folder = folder or monitoring_dir()
+    if not folder.is_dir():
+        return []
+    found = {*folder.rglob("*.rules.yaml"), *folder.rglob("*.rules.yml")}
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    port: int
+    service: str
+    node: str
+    replica: str
+    version: str
+
+
+@dataclass
+class Prometheus:
+    folder: Path
+    port: int
+    rules: Sequence[Path]
+    proc: Supervised | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def targets_file(self) -> Path:
+        return self.folder / "targets.json"
+
+    def check_rules(self) -> None:
+        if not self.rules:
+            return
+        out = subprocess.run(
+            [find("promtool"), "check", "rules", *map(str, self.rules)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise ConfigError(
+                "promtool check rules failed: " + (out.stdout + out.stderr).strip()[-1500:],
+                source=", ".join(map(str, self.rules)),
+            )
+
+    def write_config(
+        self, local: LocalValues, *, envoy_admin: int, alertmanager: int | None
+    ) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.targets_file.exists():
+            self.write_targets([])
+        interval = f"{local.scrape_interval_s:g}s"
+        cfg: dict[str, object] = {
+            "global": {
+                "scrape_interval": interval,
+                "scrape_timeout": interval,
+                "evaluation_interval": f"{local.evaluation_interval_s:g}s",
+            },
+            "rule_files": [str(p) for p in self.rules],
+            "scrape_configs": [
+                {
+                    "job_name": "prometheus",
+                    "static_configs": [{"targets": [f"{LOOPBACK}:{self.port}"]}],
+                },
+                {
+                    "job_name": "envoy",
+                    "metrics_path": "/stats/prometheus",
+                    "static_configs": [
+                        {"targets": [f"{LOOPBACK}:{envoy_admin}"], "labels": {"service": "gateway"}}
+                    ],
+                },
+                {
+                    "job_name": "modelserve",
+                    "file_sd_configs": [
+                        {"files": [str(self.targets_file)], "refresh_interval": "1s"}
+                    ],
+                },
+            ],
+        }
+        if alertmanager is not None:
+            cfg["alerting"] = {
+                "alertmanagers": [{"static_configs": [{"targets": [f"{LOOPBACK}:{alertmanager}"]}]}]
+            }
+            scrapes = cfg["scrape_configs"]
+            assert isinstance(scrapes, list)
+            scrapes.append(
+                {
+                    "job_name": "alertmanager",
+                    "static_configs": [{"targets": [f"{LOOPBACK}:{alertmanager}"]}],
+                }
+            )
+        path = self.folder / "prometheus.yml"
+        write_atomic(path, yaml.safe_dump(cfg, sort_keys=False))
+        return path
+
+    def write_targets(self, targets: Sequence[ScrapeTarget]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        groups = [
+            {
+                "targets": [f"{LOOPBACK}:{t.port}"],
+                "labels": {
+                    "service": t.service,
+                    "node": t.node,
+                    "replica": t.replica,
+                    "version": t.version,
+                },
+            }
+            for t in targets
+        ]
+        write_atomic(self.targets_file, json.dumps(groups, indent=1))
+
+    def start(self, ledger: Ledger, logs: Path) -> Supervised:
+        cmd = [
+            find("prometheus"),
+            f"--config.file={self.folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.folder / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=1d",
+        ]
+        self.proc = spawn(ledger, "prometheus", cmd, log=logs / "prometheus.log", role="prometheus")
+        return self.proc
+
+    def wait(self, timeout_s: float = 30) -> None:
+        proc = self.proc
+        wait_for(
+            "prometheus",
+            lambda: http_status(self.port, "/-/ready") == 200,
+            timeout_s=timeout_s,
+            alive=proc.running if proc else None,
+            log=proc.entry.log if proc else None,
+        )
