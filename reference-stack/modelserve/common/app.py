@@ -86,6 +86,8 @@ class JsonRoute:
     many: str
     one: str | None = None
     multipart: bool = False
+    wrap: str | None = None
+    """List elements that are not objects become ``{wrap: element}`` (``"texts": ["..."]``)."""
 
 
 def parse_deadline(headers: Any, default_s: float) -> float:
@@ -327,7 +329,7 @@ class ModelServer:
         return json_response(
             {
                 "model_name": self.name,
-                "model_version": self.settings.model_version,
+                "model_version": self.settings.model_version or next(iter(meta.versions), ""),
                 "id": req.id or request_id_var.get(),
                 "outputs": outputs,
             }
@@ -363,6 +365,8 @@ class ModelServer:
             if not isinstance(raw, list):
                 raise BadInput(f"{route.many} must be a list", field=route.many)
             self.check_count(len(raw), route.many)
+            if route.wrap is not None:
+                raw = [x if isinstance(x, dict) else {route.wrap: x} for x in raw]
             return [parse(x, f"{route.many}[{i}]") for i, x in enumerate(raw)], False
         if route.one is None:
             return [parse(body, "body")], True

@@ -42,7 +42,9 @@ class ServerSettings:
     )
     access_log: bool = env_field(True, "log one JSON line per inference request")
     log_level: str = env_field("INFO", "log level (DEBUG, INFO, WARNING, ERROR)")
-    model_version: str = env_field("1", "version reported in metadata and responses")
+    model_version: str = env_field(
+        "", "version reported in responses; empty: the model's own (first of its versions)"
+    )
     fault_hooks: bool = env_field(False, "enable the built-in fault hooks (admin endpoint)")
     admin_token: str = env_field("", "token the admin endpoint requires (x-admin-token header)")
     fault_seed: int = env_field(0, "seed of the fault hooks' random draws (repeatable runs)")
