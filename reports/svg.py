@@ -92,6 +92,13 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
+def _nice_max(hi: float) -> float:
+    """The first round tick at or above ``hi``: the axis top, so no data is clipped."""
+    ticks = nice_ticks(0.0, hi)
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else hi
+    return max(math.ceil(hi / step - 1e-9) * step, step)
+
+
 def _fmt(v: float) -> str:
     if v == int(v):
         return str(int(v))
@@ -238,7 +245,7 @@ def line_chart(
     """A time-series chart; with no data it still renders, saying so."""
     ys = [y for s in series for _, y in s.points if y is not None]
     top = y_max if y_max is not None else (max(ys) if ys else 1.0)
-    f = _Frame(x_max=max(x_max, 1.0), y_max=nice_ticks(0, top * 1.08 or 1.0)[-1] or 1.0)
+    f = _Frame(x_max=max(x_max, 1.0), y_max=_nice_max(top * 1.05 or 1.0))
     out = _open(name, title, f)
     out.append(_DEFS)
     out += _bands(f, bands)

@@ -94,3 +94,20 @@ def test_routes_without_an_all_route_are_summed(tmp_path: Path) -> None:
     assert 'data-plot="latency-b"' in html
     assert "sent @ 2.5 s: 20" in html  # both routes' requests in the throughput line
     assert "http_500 @ 0.5 s: 2" in html
+
+
+def test_axis_top_is_never_below_the_data() -> None:
+    from reports.svg import Series, line_chart, nice_ticks
+
+    assert nice_ticks(0, 47) == [0, 10, 20, 30, 40]
+    svg = line_chart(
+        "t", "t", [Series("s", [(0, 1.0), (1, 63.0), (2, 47.0)], "#000")], x_max=2, y_label=""
+    )
+    path = re.search(r'<path class="series"[^>]* d="([^"]+)"', svg)
+    assert path is not None
+    ys = [float(y) for y in re.findall(r"[ML][\d.]+,([\d.]+)", path.group(1))]
+    frame = re.search(r'class="frame"', svg)
+    assert frame is not None
+    top = float(re.search(r'<rect x="\d+" y="(\d+)"[^>]*class="frame"', svg).group(1))  # type: ignore[union-attr]
+    assert min(ys) >= top  # the 63 peak is inside the frame, not clipped above it
+    assert ">80<" in svg  # the axis was extended to the next round tick

@@ -169,3 +169,25 @@ def test_alert_that_fires_again_gets_a_new_span(tmp_path: Path) -> None:
     assert spans[0].resolved is not None
     assert spans[1].pending is not None
     assert spans[1].resolved is None
+
+
+REAL = Path(__file__).parent / "data" / "reports" / "real-echo-delay"
+
+
+def test_recorded_real_run_loads(tmp_path: Path) -> None:
+    """A record the load generator wrote against a real HTTP server (see
+    test_reports_real_run.py, which makes a fresh one): the format the reader must keep."""
+    run = load_run(REAL)
+    assert not run.partial
+    assert not run.synthetic
+    assert run.verdict == "pass"
+    assert run.routes == ["echo", "all"]
+    assert [b.second for b in run.route_buckets("all")] == list(range(6))
+    assert sum(b.sent for b in run.route_buckets("all")) == 371
+    assert run.faults[0].fault == "delay"
+    assert run.faults[0].end == pytest.approx(4.0, abs=0.05)
+    # Bucket 2 (the first whole second inside the 2-4 s delay window) shows the delay.
+    delayed = run.route_buckets("all")[2]
+    assert delayed.p50_ms is not None
+    assert delayed.p50_ms > 40
+    assert {s.route for s in run.summaries if s.histogram} == {"echo", "all"}
