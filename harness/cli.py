@@ -21,6 +21,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("harness.info", "info", "Show versions, binaries and where things live."),
     "serve": ("modelserve.cli", "serve", "Run one model-server replica in the foreground."),
     "report": ("reports.cli", "report", "Write HTML/Markdown/JSON reports of a run; compare."),
+    "up": ("harness.platform.local.cli", "up", "Bring the local stack up and wait until ready."),
+    "status": ("harness.platform.local.cli", "status", "Show the local stack: URLs, replicas."),
+    "logs": ("harness.platform.local.cli", "logs", "Print a local service's logs."),
+    "down": ("harness.platform.local.cli", "down", "Stop the local stack and crash leftovers."),
+    "bench": ("harness.bench", "bench", "Benchmarks that print figures and ratios."),
 }
 
 

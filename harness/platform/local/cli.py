@@ -1,0 +1,183 @@
+"""``msai up``, ``msai status``, ``msai logs``, ``msai down``: the local stack by hand."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from harness.errors import ConfigError
+from harness.platform.base import StackSpec
+
+__all__ = ["down", "logs", "status", "up"]
+
+
+def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in sets:
+        key, eq, raw = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}", field="--set")
+        out[key] = yaml.safe_load(raw) if raw else ""
+    return out
+
+
+@click.command()
+@click.option("--profile", default="default", show_default=True, help="values.yaml profile.")
+@click.option(
+    "--values",
+    "values_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Values file (default reference-stack/charts/modelserve/values.yaml).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value by dotted key, e.g. --set ner.replicas=3 (repeatable).",
+)
+def up(profile: str, values_file: str | None, sets: tuple[str, ...]) -> None:
+    """Bring the local stack up (cleaning what a crashed run left) and wait until all ready."""
+    from harness.platform.local.platform import LocalPlatform
+
+    p = LocalPlatform()
+    t0 = time.monotonic()
+    spec = StackSpec(profile=profile, values_file=values_file, overrides=_parse_sets(sets))
+    p.up(spec)
+    st = p.state()
+    click.echo(f"up in {time.monotonic() - t0:.1f} s (profile {profile})")
+    _print_state(st)
+
+
+def _print_state(st: dict[str, Any]) -> None:
+    urls = st["urls"]
+    click.echo(
+        f"gateway      {urls['gateway']}   routes: " + ", ".join(f"/{s}/" for s in st["services"])
+    )
+    for key in (
+        "prometheus",
+        "alertmanager",
+        "envoy_admin",
+        "s3",
+        "redis",
+        "postgresql",
+        "webhook",
+    ):
+        click.echo(f"{key:<12} {urls[key]}")
+    click.echo("")
+    click.echo(f"{'REPLICA':<22} {'NODE':<11} {'VERSION':<8} {'READY':<6} {'PHASE':<12} URL")
+    for r in st["replicas"]:
+        click.echo(
+            f"{r['name']:<22} {r['node']:<11} {r['version']:<8} "
+            f"{'yes' if r['ready'] else 'no':<6} {r['phase']:<12} {r['url']}"
+        )
+    click.echo("")
+    for n in st["nodes"]:
+        flags = (
+            "terminated" if n["terminated"] else ("schedulable" if n["schedulable"] else "cordoned")
+        )
+        labels = ",".join(f"{k}={v}" for k, v in n["labels"].items())
+        click.echo(
+            f"node {n['name']:<10} {flags:<11} {labels}  replicas: "
+            + (", ".join(n["replicas"]) or "-")
+        )
+    if st["injections"]:
+        click.echo("")
+        for i in st["injections"]:
+            click.echo(f"fault {i['id']} {i['kind']} on {i['target']} {i['params']}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the controller's state as JSON.")
+def status(as_json: bool) -> None:
+    """Show the local stack: URLs, replicas by node and readiness, faults in force."""
+    from harness.platform.local.platform import LocalPlatform
+
+    p = LocalPlatform()
+    if not p.running():
+        left = [e for e in p.ledger.entries()]
+        msg = "the local stack is not running"
+        if left:
+            msg += f" ({len(left)} processes from an earlier run in the ledger: run `msai down`)"
+        if as_json:
+            click.echo(json.dumps({"phase": "down", "ledger": len(left)}))
+        else:
+            click.echo(msg)
+        return
+    st = p.state()
+    if as_json:
+        click.echo(json.dumps(st, indent=1))
+        return
+    click.echo(
+        f"phase {st['phase']}, profile {st['profile']}"
+        + (f", ready in {st['ready_s']:.1f} s" if st.get("ready_s") else "")
+    )
+    if st.get("error"):
+        click.echo(f"error: {st['error']}")
+    _print_state(st)
+
+
+@click.command()
+@click.argument("service")
+@click.option(
+    "-n",
+    "--tail",
+    "tail",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Lines from the end of each log (0 = all).",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (Ctrl-C stops).")
+def logs(service: str, tail: int, follow: bool) -> None:
+    """Print the logs of SERVICE: a model service (all its replicas), or envoy, redis,
+    postgresql, s3, prometheus, alertmanager, controller."""
+    from harness.platform.local.settings import state_dir
+
+    folder = state_dir() / "logs"
+    files = sorted(
+        p for p in folder.glob("*.log") if p.stem == service or p.stem.startswith(f"{service}-")
+    )
+    if not files:
+        known = sorted({p.stem.split("-")[0] for p in folder.glob("*.log")})
+        names = ", ".join(known) or "none (the stack was never up)"
+        raise ConfigError(
+            f"no logs for {service!r} in {folder}; known: {names}",
+            field="SERVICE",
+        )
+    offsets: dict[Path, int] = {}
+    for path in files:
+        lines = path.read_text(errors="replace").splitlines()
+        click.echo(f"==> {path} <==")
+        for line in lines[-tail:] if tail else lines:
+            click.echo(line)
+        offsets[path] = path.stat().st_size
+    while follow:
+        time.sleep(0.5)
+        for path in files:
+            size = path.stat().st_size
+            if size > offsets[path]:
+                with open(path, errors="replace") as f:
+                    f.seek(offsets[path])
+                    for line in f.read().splitlines():
+                        click.echo(f"[{path.stem}] {line}")
+                offsets[path] = size
+
+
+@click.command()
+def down() -> None:
+    """Stop the local stack and everything a crashed run left (from the process ledger)."""
+    from harness.platform.local.platform import LocalPlatform
+    from harness.platform.local.supervisor import alive
+
+    p = LocalPlatform()
+    before = [e for e in p.ledger.entries() if alive(e)]
+    p.down()
+    left = [e for e in p.ledger.entries() if alive(e)]
+    click.echo(f"stopped {len(before)} processes" + (f"; {len(left)} still alive" if left else ""))
