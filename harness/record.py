@@ -15,9 +15,11 @@ its kind requires (:data:`EVENT_FIELDS`). Times in fields are unix seconds; dura
 Event kinds:
   run_start        scenario, platform, seed, env (dict), spec (the scenario as data)
   load_bucket      second (int, from load start), sent, completed, errors (dict kind->n),
-                   p50_ms, p95_ms, p99_ms (null when nothing completed), route (or "all")
+                   p50_ms, p95_ms, p99_ms (null when nothing completed), route (or "all");
+                   optional: max_ms, lag_p99_ms (send lag behind schedule), histogram (HDR b64,
+                   latencies of requests that finished in that second; see harness.latency)
   load_summary     route, sent, completed, errors, p50_ms, p95_ms, p99_ms, max_ms, rate_rps,
-                   histogram (HDR, base64; optional)
+                   histogram (HDR, base64; optional), throughput_rps, lag_p99_ms, lag_max_ms
   fault_start      fault_id, fault (kind), target, params
   fault_end        fault_id, ok (bool), error (optional)
   fault_rollback   fault_id, ok (bool), error (optional)

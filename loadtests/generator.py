@@ -1,0 +1,300 @@
+"""The open-loop engine: sends each scheduled request at its time, whatever responses do.
+
+One generator runs one share of a :class:`~loadtests.arrivals.Schedule` on one gevent hub with
+geventhttpclient (the HTTP client of Locust's FastHttpUser), in the calling thread. It never
+monkey-patches: only gevent's own sockets are used, so it can run in a thread of the harness
+or alone in a worker process (:mod:`loadtests.worker`).
+
+Honest latency: each request's clock starts at its *intended* send time (``t0`` + its offset in
+the schedule), not when a connection or the generator got round to it, so a server that stalls
+cannot hide the wait of requests that were due during the stall (no coordinated omission).
+The gap between intended and actual dispatch (``lag``) is measured too: it tells whether the
+generator kept its schedule.
+
+Output goes to ``sink`` as plain dicts (JSON-able, the same in a thread and across processes):
+
+  ``{"type": "bucket", "second": s, "route": r, "sent": n, "completed": n, "errors": {kind: n},
+  "hist": HDR-b64 | None, "lag_hist": HDR-b64 | None}``
+      one per route and second with activity. ``sent`` counts dispatches in second ``s``;
+      ``completed`` (successful answers), ``errors`` and the latency histogram count the
+      requests that *finished* in second ``s``. Seconds count from ``t0``.
+  ``{"type": "tick", "upto": s}``  every bucket of a second below ``s`` has been sent.
+  ``{"type": "done", "routes": {r: {"sent", "completed", "errors", "hist", "lag_hist"}},
+  "unsent": n}``  run totals with full-precision histograms (3 significant digits).
+
+Error kinds: ``http_<status>`` (status >= 400), ``timeout``, ``connection_refused``,
+``connection_reset``, ``connection`` (other socket errors), ``protocol`` (a malformed
+answer), ``generator_overload`` (not sent: ``max_in_flight`` requests were outstanding).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.latency import Histogram, encode_histogram, new_histogram, record_us
+from loadtests.arrivals import Schedule
+from loadtests.routes import Target
+from loadtests.settings import LoadSettings
+
+__all__ = ["ERROR_KINDS", "OpenLoopGenerator", "Sink", "classify_error"]
+
+Sink = Callable[[dict[str, Any]], None]
+
+ERROR_KINDS = (
+    "timeout",
+    "connection_refused",
+    "connection_reset",
+    "connection",
+    "protocol",
+    "generator_overload",
+)
+
+
+def classify_error(exc: BaseException) -> str:
+    """The error kind of an exception raised while sending or reading one request."""
+    import gevent
+    from geventhttpclient.response import HTTPParseError
+
+    if isinstance(exc, (gevent.Timeout, TimeoutError)):
+        return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return "connection_reset"
+    if isinstance(exc, HTTPParseError):
+        return "protocol"
+    if isinstance(exc, OSError):
+        return "connection"
+    return "protocol"
+
+
+@dataclass
+class _Bucket:
+    sent: int = 0
+    completed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    hist: Histogram | None = None
+    lag: Histogram | None = None
+
+
+@dataclass
+class _Totals:
+    sent: int = 0
+    completed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    hist: Histogram = field(default_factory=new_histogram)
+    lag: Histogram = field(default_factory=new_histogram)
+
+
+@dataclass(frozen=True)
+class _Call:
+    client: Any
+    method: str
+    uri: str
+    headers: dict[str, str]
+    bodies: list[bytes]
+
+
+class OpenLoopGenerator:
+    """Runs ``schedule`` against ``targets`` starting at wall-clock time ``t0`` (unix s)."""
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        targets: Mapping[str, Target],
+        settings: LoadSettings,
+        t0: float,
+        sink: Sink,
+        stop: threading.Event | None = None,
+    ) -> None:
+        missing = [r for r in schedule.routes if r not in targets]
+        if missing:
+            raise ValueError(f"no target for route(s) {missing}")
+        self.schedule = schedule
+        self.targets = targets
+        self.settings = settings
+        self.t0 = t0
+        self.sink = sink
+        self.stop = stop or threading.Event()
+        self._buckets: dict[tuple[int, str], _Bucket] = {}
+        self._totals = {r: _Totals() for r in schedule.routes}
+        self._flushed_upto = 0
+        self._in_flight = 0
+        self._unsent = 0
+
+    # -- bookkeeping (single hub: no locks needed) --
+
+    def _bucket(self, second: int, route: str) -> _Bucket:
+        key = (second, route)
+        b = self._buckets.get(key)
+        if b is None:
+            b = self._buckets[key] = _Bucket()
+        return b
+
+    def _flush(self, upto: int) -> None:
+        """Send every bucket of a second below ``upto``, then a tick."""
+        for key in sorted(k for k in self._buckets if k[0] < upto):
+            b = self._buckets.pop(key)
+            self.sink(
+                {
+                    "type": "bucket",
+                    "second": key[0],
+                    "route": key[1],
+                    "sent": b.sent,
+                    "completed": b.completed,
+                    "errors": dict(b.errors),
+                    "hist": encode_histogram(b.hist) if b.hist is not None else None,
+                    "lag_hist": encode_histogram(b.lag) if b.lag is not None else None,
+                }
+            )
+        if upto > self._flushed_upto:
+            self._flushed_upto = upto
+            self.sink({"type": "tick", "upto": upto})
+
+    # -- the run --
+
+    def run(self) -> None:
+        """Send the schedule; returns when every request finished or timed out."""
+        import gevent
+        import gevent.pool
+        from geventhttpclient import HTTPClient
+
+        s = self.settings
+        clients: dict[tuple[str, int], Any] = {}
+        calls: list[_Call] = []
+        for route in self.schedule.routes:
+            target = self.targets[route]
+            parts = urlsplit(target.url)
+            if parts.scheme != "http" or not parts.hostname:
+                raise ValueError(f"route {route}: only http:// URLs, got {target.url!r}")
+            key = (parts.hostname, parts.port or 80)
+            if key not in clients:
+                clients[key] = HTTPClient(
+                    key[0],
+                    key[1],
+                    concurrency=s.max_connections,
+                    connection_timeout=s.connect_timeout_s,
+                    network_timeout=s.timeout_s,
+                )
+            uri = parts.path or "/"
+            if parts.query:
+                uri += "?" + parts.query
+            calls.append(_Call(clients[key], target.method, uri, target.headers, target.bodies))
+
+        offsets = (self.schedule.t_us / 1e6).tolist()
+        route_idx = self.schedule.route.tolist()
+        payload = self.schedule.payload.tolist()
+        names = self.schedule.routes
+        group = gevent.pool.Group()
+        # Monotonic time of t0: wall clocks align workers; monotonic keeps intervals honest.
+        base = time.monotonic() + (self.t0 - time.time())
+        timeout_s = s.timeout_s
+
+        def fire(intended: float, ri: int, pi: int) -> None:
+            route = names[ri]
+            call = calls[ri]
+            start = time.monotonic()
+            lag_us = (start - intended) * 1e6
+            second = int(start - base)
+            b = self._bucket(second, route)
+            b.sent += 1
+            if b.lag is None:
+                b.lag = new_histogram(2)
+            record_us(b.lag, lag_us)
+            tot = self._totals[route]
+            tot.sent += 1
+            record_us(tot.lag, lag_us)
+            kind = None
+            try:
+                with gevent.Timeout(max(timeout_s - (start - intended), 0.001)):
+                    resp = call.client.request(
+                        call.method,
+                        call.uri,
+                        body=call.bodies[pi % len(call.bodies)],
+                        headers=call.headers,
+                    )
+                    try:
+                        resp.read()
+                    finally:
+                        resp.release()
+                    if resp.status_code >= 400:
+                        kind = f"http_{resp.status_code}"
+            except gevent.Timeout:
+                kind = "timeout"
+            except Exception as exc:  # every failure is data, counted by kind
+                kind = classify_error(exc)
+            end = time.monotonic()
+            self._in_flight -= 1
+            b = self._bucket(int(end - base), route)
+            if kind is None:
+                b.completed += 1
+                tot.completed += 1
+                if b.hist is None:
+                    b.hist = new_histogram(2)
+                latency_us = (end - intended) * 1e6
+                record_us(b.hist, latency_us)
+                record_us(tot.hist, latency_us)
+            else:
+                b.errors[kind] += 1
+                tot.errors[kind] += 1
+
+        def ticker() -> None:
+            while True:
+                gevent.sleep(0.1)
+                upto = math.floor(time.monotonic() - base - self.settings.grace_s)
+                if upto > self._flushed_upto:
+                    self._flush(upto)
+
+        tick = gevent.spawn(ticker)
+        n, i = len(offsets), 0
+        max_in_flight = s.max_in_flight
+        try:
+            while i < n and not self.stop.is_set():
+                now = time.monotonic() - base
+                while i < n and offsets[i] <= now:
+                    if self._in_flight >= max_in_flight:
+                        self._overload(int(now), names[route_idx[i]])
+                    else:
+                        self._in_flight += 1
+                        group.spawn(fire, base + offsets[i], route_idx[i], payload[i])
+                    i += 1
+                if i < n:
+                    # Sleep to the next arrival; a few hundred microseconds of oversleep are
+                    # measured as lag, not hidden.
+                    # Capped so a stop request is seen within 0.2 s even at low rates.
+                    gevent.sleep(min(max(offsets[i] - (time.monotonic() - base), 0.0), 0.2))
+            # Stopped early: what was never dispatched is not "sent" and not an error.
+            group.join(timeout=timeout_s + 5.0)
+            group.kill(block=True, timeout=2.0)
+        finally:
+            tick.kill()
+            self._flush(10**9)
+            for client in clients.values():
+                client.close()
+        self.sink(
+            {
+                "type": "done",
+                "unsent": n - i,
+                "routes": {
+                    r: {
+                        "sent": t.sent,
+                        "completed": t.completed,
+                        "errors": dict(t.errors),
+                        "hist": encode_histogram(t.hist),
+                        "lag_hist": encode_histogram(t.lag),
+                    }
+                    for r, t in self._totals.items()
+                },
+            }
+        )
+
+    def _overload(self, second: int, route: str) -> None:
+        self._bucket(second, route).errors["generator_overload"] += 1
+        self._totals[route].errors["generator_overload"] += 1

@@ -1,0 +1,48 @@
+"""Load generation settings (``MSAI_LOAD_*``), one typed object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modelserve.common.settings import env_field, load_settings
+
+from harness.errors import ConfigError
+
+__all__ = ["LoadSettings", "load_settings_from_env"]
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    timeout_s: float = env_field(10.0, "per-request timeout (seconds); later counts as 'timeout'")
+    connect_timeout_s: float = env_field(2.0, "TCP connect timeout (seconds)")
+    max_connections: int = env_field(
+        512, "connections per target host and generator process (opened on demand)"
+    )
+    max_in_flight: int = env_field(
+        20_000,
+        "requests outstanding per generator process before new arrivals are counted as "
+        "'generator_overload' errors instead of being sent (bounds memory, never hides them)",
+    )
+    workers: int = env_field(0, "generator worker processes; 0 runs in-process (a thread)")
+    start_delay_s: float = env_field(
+        0.5, "lead time (seconds) between planning and the first arrival, for workers to start"
+    )
+    grace_s: float = env_field(
+        0.25, "how long after a second ends (seconds) its timeline bucket is closed"
+    )
+    progress_every_s: float = env_field(5.0, "seconds between progress lines on the terminal")
+    routes_file: str = env_field("", "YAML route table (default loadtests/data/routes.yaml)")
+    data_dir: str = env_field("", "payload folder (default loadtests/data)")
+    seed: int = env_field(1, "default arrival seed when a scenario gives none")
+
+    def validate(self) -> None:
+        for name in ("timeout_s", "connect_timeout_s", "progress_every_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"must be > 0, got {getattr(self, name)}", field=name)
+        if self.max_connections < 1 or self.max_in_flight < 1 or self.workers < 0:
+            raise ConfigError("max_connections, max_in_flight >= 1 and workers >= 0 required")
+
+
+def load_settings_from_env(**overrides: Any) -> LoadSettings:
+    return load_settings(LoadSettings, "MSAI_LOAD_", **overrides)

@@ -1,0 +1,314 @@
+"""A small, fast, real HTTP server to load: for tests of the generator and for ``msai bench load``.
+
+It answers every ``POST`` with a short JSON body after a configurable service time, like a
+model server would, and can be saturated on purpose: with ``concurrency`` N, at most N
+requests are served at once and the rest wait in a FIFO queue (capacity N / service time), so
+queueing delay grows the way it does in front of a real model. ``error_ratio`` answers a
+seeded share of requests with 500. It runs in its own process (``python -m loadtests.testing``)
+on asyncio (uvloop when present) with the httptools parser: one core serves well over
+10,000 requests/s, so it does not limit the generator it measures.
+
+Routes: ``GET /v2/health/live``, ``GET /v2/health/ready`` (200), ``GET /stats`` (requests
+seen), ``POST /admin/config`` (JSON with any of latency_ms, concurrency, error_ratio,
+pause_ms: a pause holds every response until it ends, a stall to expose coordinated
+omission), any other ``POST``/``GET``: the echo answer.
+
+:func:`echo_server` starts one as a subprocess for the length of a ``with`` block and stops it
+(and checks it is gone) on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import http.client
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from harness.errors import PlatformError
+from harness.ports import LOOPBACK, free_port
+
+__all__ = ["EchoConfig", "EchoServer", "echo_server", "main"]
+
+_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 500: b"Internal Server Error"}
+
+
+@dataclass
+class EchoConfig:
+    latency_ms: float = 0.0
+    concurrency: int = 0  # 0: unlimited (every request waits latency_ms, in parallel)
+    error_ratio: float = 0.0
+    seed: int = 1
+    pause_until: float = 0.0  # monotonic; responses held until then
+
+
+class _State:
+    def __init__(self, config: EchoConfig) -> None:
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.requests = 0
+        self.busy = 0
+        self.queue: collections.deque[tuple[float, Any]] = collections.deque()
+
+
+def _response(status: int, body: bytes, keep_alive: bool) -> bytes:
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % (
+        status,
+        _REASONS.get(status, b"Status"),
+        len(body),
+    )
+    if not keep_alive:
+        head += b"connection: close\r\n"
+    return head + b"\r\n" + body
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, state: _State) -> None:
+        import httptools
+
+        self.state = state
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.url = b""
+        self.body: list[bytes] = []
+        self.loop = asyncio.get_running_loop()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            import socket
+
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        import httptools
+
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self.transport is not None:
+                self.transport.write(_response(400, b'{"error":"bad request"}', False))
+                self.transport.close()
+
+    # httptools callbacks
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        url, body = self.url, b"".join(self.body)
+        self.url, self.body = b"", []
+        method = self.parser.get_method()
+        keep = self.parser.should_keep_alive()
+        path = url.split(b"?", 1)[0]
+        st = self.state
+        if path in (b"/v2/health/live", b"/v2/health/ready"):
+            self._send(200, b'{"ready":true}', keep)
+        elif path == b"/stats":
+            self._send(200, json.dumps({"requests": st.requests}).encode(), keep)
+        elif path == b"/admin/config" and method == b"POST":
+            self._configure(body, keep)
+        else:
+            st.requests += 1
+            self._serve(path, len(body), keep)
+
+    def _configure(self, body: bytes, keep: bool) -> None:
+        cfg = self.state.config
+        try:
+            data = json.loads(body or b"{}")
+            if not isinstance(data, dict):
+                raise ValueError("expected an object")
+            for key in ("latency_ms", "error_ratio"):
+                if key in data:
+                    setattr(cfg, key, float(data[key]))
+            if "concurrency" in data:
+                cfg.concurrency = int(data["concurrency"])
+            if "pause_ms" in data:
+                cfg.pause_until = time.monotonic() + float(data["pause_ms"]) / 1000
+        except (ValueError, TypeError) as exc:
+            self._send(400, json.dumps({"error": f"bad config: {exc}"}).encode(), keep)
+            return
+        self._send(200, json.dumps({k: v for k, v in vars(cfg).items()}).encode(), keep)
+
+    def _serve(self, path: bytes, size: int, keep: bool) -> None:
+        st, cfg = self.state, self.state.config
+        status = 500 if cfg.error_ratio and st.rng.random() < cfg.error_ratio else 200
+        body = b'{"ok":%s,"path":"%s","bytes":%d}' % (
+            b"true" if status == 200 else b"false",
+            path,
+            size,
+        )
+
+        def done() -> None:
+            self._send(status, body, keep)
+
+        delay = max(cfg.latency_ms / 1000, cfg.pause_until - time.monotonic(), 0.0)
+        if cfg.concurrency <= 0:
+            if delay > 0:
+                self.loop.call_later(delay, done)
+            else:
+                done()
+            return
+        st.queue.append((cfg.latency_ms / 1000, done))
+        _dispatch(st, self.loop)
+
+    def _send(self, status: int, body: bytes, keep: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(_response(status, body, keep))
+        if not keep:
+            self.transport.close()
+
+
+def _dispatch(st: _State, loop: asyncio.AbstractEventLoop) -> None:
+    """Start queued requests while service slots are free (FIFO)."""
+    while st.queue and st.busy < max(st.config.concurrency, 1):
+        service_s, done = st.queue.popleft()
+        st.busy += 1
+        wait = max(service_s, st.config.pause_until - time.monotonic(), 0.0)
+
+        def finish(done: Any = done) -> None:
+            st.busy -= 1
+            done()
+            _dispatch(st, loop)
+
+        loop.call_later(wait, finish)
+
+
+async def _serve(port: int, config: EchoConfig) -> None:
+    loop = asyncio.get_running_loop()
+    state = _State(config)
+    server = await loop.create_server(lambda: _Protocol(state), LOOPBACK, port, backlog=2048)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"echo server on http://{LOOPBACK}:{port}", flush=True)
+    async with server:
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.testing", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=0)
+    parser.add_argument("--error-ratio", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    config = EchoConfig(args.latency_ms, args.concurrency, args.error_ratio, args.seed)
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # plain asyncio is slower but correct
+        runner = asyncio.run
+    runner(_serve(args.port, config))
+
+
+@dataclass
+class EchoServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def configure(self, **settings: float) -> dict[str, Any]:
+        """Change latency_ms / concurrency / error_ratio / pause_ms at run time."""
+        return _request(self.port, "POST", "/admin/config", json.dumps(settings).encode())
+
+    def requests_seen(self) -> int:
+        return int(_request(self.port, "GET", "/stats")["requests"])
+
+
+def _request(port: int, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+    try:
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        data: dict[str, Any] = json.loads(resp.read())
+        if resp.status != 200:
+            raise PlatformError(f"echo server {method} {path}: {resp.status} {data}")
+        return data
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def echo_server(
+    *,
+    latency_ms: float = 0.0,
+    concurrency: int = 0,
+    error_ratio: float = 0.0,
+    seed: int = 1,
+    cpu: int | None = None,
+    startup_timeout_s: float = 10.0,
+) -> Iterator[EchoServer]:
+    """Run the echo server in a subprocess (pinned to ``cpu`` when given) for a ``with`` block."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "loadtests.testing",
+        f"--port={port}",
+        f"--latency-ms={latency_ms}",
+        f"--concurrency={concurrency}",
+        f"--error-ratio={error_ratio}",
+        f"--seed={seed}",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        if cpu is not None:
+            with contextlib.suppress(OSError):  # fewer CPUs than asked: run unpinned
+                os.sched_setaffinity(proc.pid, {cpu})
+        deadline = time.monotonic() + startup_timeout_s
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise PlatformError(f"echo server exited with {proc.returncode}: {err[-2000:]}")
+            try:
+                _request(port, "GET", "/v2/health/ready")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise PlatformError(
+                        f"echo server not ready on port {port} after {startup_timeout_s} s"
+                    ) from None
+                time.sleep(0.05)
+        yield EchoServer(f"http://{LOOPBACK}:{port}", port, proc)
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    if proc.stderr:
+        proc.stderr.close()
+
+
+if __name__ == "__main__":
+    main()

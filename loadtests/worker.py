@@ -1,0 +1,72 @@
+"""A generator worker process: ``python -m loadtests.worker --plan FILE --part I --of N``.
+
+Runs its share of the plan's schedule (:meth:`Schedule.part`) with the open-loop generator and
+writes the generator's messages to stdout as JSON lines for the master
+(:class:`loadtests.runner.ProcessWorkers`). SIGTERM stops dispatching; requests in flight
+finish or time out and the totals are still reported. The plan file::
+
+    {"t0": unix_s, "schedule": arrivals.json data, "targets": {route: Target.to_json()},
+     "settings": LoadSettings fields}
+
+The same entry point is what a worker pod would run on Kubernetes (with the plan mounted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from loadtests.arrivals import Schedule
+from loadtests.generator import OpenLoopGenerator
+from loadtests.routes import Target
+from loadtests.settings import LoadSettings
+
+__all__ = ["main", "read_plan"]
+
+
+def read_plan(path: str) -> tuple[float, Schedule, dict[str, Target], LoadSettings]:
+    with open(path, encoding="utf-8") as f:
+        plan: dict[str, Any] = json.load(f)
+    return (
+        float(plan["t0"]),
+        Schedule.from_json(plan["schedule"], source=path),
+        {r: Target.from_json(t) for r, t in plan["targets"].items()},
+        LoadSettings(**plan["settings"]),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.worker")
+    parser.add_argument("--plan", required=True)
+    parser.add_argument("--part", type=int, required=True)
+    parser.add_argument("--of", type=int, required=True, dest="count")
+    parser.add_argument("--cpu", type=int, default=None, help="pin this process to one CPU")
+    args = parser.parse_args(argv)
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    t0, schedule, targets, settings = read_plan(args.plan)
+    out = sys.stdout
+
+    def sink(msg: dict[str, Any]) -> None:
+        out.write(json.dumps(msg, separators=(",", ":")) + "\n")
+        out.flush()
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        part = schedule.part(args.part, args.count)
+        OpenLoopGenerator(part, targets, settings, t0, sink, stop).run()
+    except Exception as exc:  # one line for the master's error message
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
