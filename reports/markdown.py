@@ -48,6 +48,8 @@ def render_markdown(run: RunData, comparison: Comparison | None = None) -> str:
         lines += ["", "**The run did not finish (no summary.json); what follows is partial.**"]
     if run.error:
         lines += ["", f"Error: `{_cell(run.error)}`"]
+    for w in run.warnings:
+        lines += ["", f"Warning: {w}"]
     open_faults = [f for f in run.faults if f.open]
     if open_faults:
         ids = ", ".join(f"{f.fault_id} ({f.fault})" for f in open_faults)
@@ -76,8 +78,9 @@ def render_markdown(run: RunData, comparison: Comparison | None = None) -> str:
             for s in run.summaries
         ]
     if run.measurements:
+        last = {m.name: m for m in run.measurements}  # polled values: the last one counts
         lines += ["", "### Measurements", ""]
-        lines += [f"- {m.name}: {m.value:.4g} {m.unit}" for m in run.measurements]
+        lines += [f"- {m.name}: {m.value:.4g} {m.unit}" for m in last.values()]
     if run.faults:
         lines += ["", "### Faults", ""]
         for f in run.faults:

@@ -113,6 +113,8 @@ class AlertSpan:
 
     name: str
     labels: dict[str, str]
+    source: str = ""
+    """Who reported it: ``prometheus`` (rule state) or ``alertmanager`` (delivered)."""
     pending: float | None = None
     firing: float | None = None
     resolved: float | None = None
@@ -168,6 +170,10 @@ class RunData:
     gates: list[GateResult] = field(default_factory=list)
     notes: list[tuple[float, str]] = field(default_factory=list)
     events: int = 0
+    start_extra: dict[str, Any] = field(default_factory=dict)
+    """Other ``run_start`` fields (scenario file, profile, ...), shown as given."""
+    warnings: list[str] = field(default_factory=list)
+    """Events the report could not use, each naming its file and line; shown on the page."""
 
     @property
     def synthetic(self) -> bool:
@@ -229,9 +235,14 @@ def _build(path: Path, events: list[Event], summary: dict[str, Any] | None) -> R
         summary=summary,
         error=None if summary is None else summary.get("error"),
         events=len(events),
+        start_extra={
+            k: v
+            for k, v in first.data.items()
+            if k not in ("scenario", "platform", "seed", "env", "spec")
+        },
     )
     fault_index: dict[str, int] = {}
-    alert_index: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+    alert_index: dict[tuple[str, tuple[tuple[str, str], ...], str], int] = {}
     raw_buckets: list[tuple[Event, int]] = []
     for line, ev in enumerate(events, 1):
         rel = ev.t - t0
@@ -306,7 +317,12 @@ def _build(path: Path, events: list[Event], summary: dict[str, Any] | None) -> R
         elif ev.kind == "gate":
             verdict = str(ev["verdict"])
             if verdict not in ("pass", "fail", "inconclusive"):
-                raise RecordError(where, f"gate verdict {verdict!r} is not pass/fail/inconclusive")
+                # Shown, not dropped: an unknown verdict counts as inconclusive, loudly.
+                run.warnings.append(
+                    f"{where}: gate {ev['gate']!r} verdict {verdict!r} is not "
+                    "pass/fail/inconclusive; shown as inconclusive"
+                )
+                verdict = "inconclusive"
             run.gates.append(
                 GateResult(
                     rel,
@@ -383,23 +399,31 @@ def _load_summary(ev: Event, where: str) -> LoadSummary:
 
 def _alert(
     run: RunData,
-    index: dict[tuple[str, tuple[tuple[str, str], ...]], int],
+    index: dict[tuple[str, tuple[tuple[str, str], ...], str], int],
     ev: Event,
     rel: float,
     where: str,
 ) -> None:
     state = str(ev["state"])
+    if state == "inactive":  # Prometheus' word for a rule that stopped matching
+        state = "resolved"
     if state not in ("pending", "firing", "resolved"):
-        raise RecordError(where, f"alert state {state!r} is not pending/firing/resolved")
+        run.warnings.append(
+            f"{where}: alert {ev['name']!r} state {state!r} is not pending/firing/resolved; "
+            "left out of the alert timeline"
+        )
+        return
     labels = {str(k): str(v) for k, v in (ev.get("labels") or {}).items()}
-    key = (str(ev["name"]), tuple(sorted(labels.items())))
+    labels.pop("alertname", None)  # the name already says it
+    source = str(ev.get("source") or "")
+    key = (str(ev["name"]), tuple(sorted(labels.items())), source)
     i = index.get(key)
     # A new span starts when the alert comes back after it resolved.
     if i is None or run.alerts[i].resolved is not None:
         if state == "resolved" and i is not None:
             return  # duplicate resolved notification (Alertmanager repeats them)
         index[key] = len(run.alerts)
-        run.alerts.append(AlertSpan(key[0], labels))
+        run.alerts.append(AlertSpan(key[0], labels, source))
         i = index[key]
     span = run.alerts[i]
     if state == "pending" and span.pending is None:

@@ -111,3 +111,18 @@ def test_axis_top_is_never_below_the_data() -> None:
     top = float(re.search(r'<rect x="\d+" y="(\d+)"[^>]*class="frame"', svg).group(1))  # type: ignore[union-attr]
     assert min(ys) >= top  # the 63 peak is inside the frame, not clipped above it
     assert ">80<" in svg  # the axis was extended to the next round tick
+
+
+def test_polled_measurements_are_one_row_and_a_chart(tmp_path: Path) -> None:
+    rec = RunRecord(tmp_path / "r")
+    rec.emit("run_start", scenario="s", platform="local", source="scenarios/s.yaml")
+    for i in range(5):
+        rec.emit("measurement", name="pending", value=float(i), unit="requests", query="q")
+    rec.emit("gate", gate="g", verdict="perhaps")
+    rec.close("pass")
+    html = render_html(load_run(tmp_path / "r"))
+    assert html.count("<tr><td>pending</td>") == 1
+    assert "5 values, 0 to 4" in html
+    assert 'data-plot="measurement-pending"' in html
+    assert "scenarios/s.yaml" in html  # run_start's other fields are shown
+    assert "verdict &#x27;perhaps&#x27; is not pass/fail/inconclusive" in html

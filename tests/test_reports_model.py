@@ -125,13 +125,20 @@ def test_first_event_must_be_run_start(tmp_path: Path) -> None:
         load_run(d)
 
 
-def test_bad_gate_verdict_and_alert_state(tmp_path: Path) -> None:
-    d = _record(tmp_path, {"kind": "gate", "gate": "g", "verdict": "maybe"})
-    with pytest.raises(RecordError, match="gate verdict 'maybe'"):
-        load_run(d)
-    d = _record(tmp_path, {"kind": "alert", "name": "A", "state": "screaming"})
-    with pytest.raises(RecordError, match="alert state 'screaming'"):
-        load_run(d)
+def test_odd_gate_verdicts_and_alert_states_are_shown_not_fatal(tmp_path: Path) -> None:
+    d = _record(
+        tmp_path,
+        {"kind": "gate", "gate": "g", "verdict": "maybe"},
+        {"kind": "alert", "name": "A", "state": "screaming"},
+        {"kind": "alert", "name": "B", "state": "pending", "source": "prometheus"},
+        {"kind": "alert", "name": "B", "state": "inactive", "source": "prometheus"},
+    )
+    run = load_run(d)
+    assert run.gates[0].verdict == "inconclusive"
+    assert len(run.warnings) == 2
+    assert "events.jsonl:2: gate 'g' verdict 'maybe'" in run.warnings[0]
+    assert "events.jsonl:3: alert 'A' state 'screaming'" in run.warnings[1]
+    assert [(a.name, a.source, a.resolved) for a in run.alerts] == [("B", "prometheus", 4.0)]
 
 
 def test_crashed_run_loads_as_partial(tmp_path: Path) -> None:
