@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -165,15 +166,13 @@ class ScratchPostgres:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # smart shutdown
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown: clients are cut off
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        if self._own:
-            shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> ScratchPostgres:
         return self.start()
@@ -182,3 +181,5 @@ class ScratchPostgres:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+        if self._own:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -3,7 +3,8 @@
 Every ``POST /v1/<route>`` is a "model": it answers ``{"route", "input", "calls"}`` (or the
 ``reply`` set for the route) after the route's latency. It honours ``Idempotency-Key`` the
 way the orchestrator expects model services to: a repeated key is answered from a cache and
-not applied again, so ``applied`` counts how many times each step call really took effect.
+not applied again (a repeat that arrives while the first is still running waits for it), so
+``applied`` counts how many times each step call really took effect.
 
 Behaviour per route, set with ``POST /admin/behaviour {"<route>": {...}}``:
 
@@ -44,6 +45,7 @@ class StepService:
     cache: dict[str, tuple[int, Any]] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
     count: Counter[str] = field(default_factory=Counter)
+    inflight: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     async def step(self, request: Request) -> Response:
         route = request.path_params["route"]
@@ -60,11 +62,26 @@ class StepService:
         except ValueError:
             record["status"] = 400
             return JSONResponse({"error": "body is not JSON", "field": "body"}, 400)
+        if key is not None and key in self.inflight:  # a repeat while the first still runs
+            await asyncio.shield(self.inflight[key])
         if key is not None and key in self.cache:  # a repeat: answer, do not apply again
             status, reply = self.cache[key]
             record["status"] = status
             record["cached"] = True
             return JSONResponse(reply, status)
+        if key is None:
+            return await self._apply(route, body, key, record)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inflight[key] = done
+        try:
+            return await self._apply(route, body, key, record)
+        finally:
+            del self.inflight[key]
+            done.set_result(None)
+
+    async def _apply(
+        self, route: str, body: Any, key: str | None, record: dict[str, Any]
+    ) -> Response:
         b = self.behaviour.get(route, {})
         if b.get("hang"):
             await asyncio.sleep(3600)
