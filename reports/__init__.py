@@ -6,6 +6,7 @@
 command line (:mod:`reports.cli`); :mod:`reports.browser` checks a page in headless Chromium.
 """
 
+from reports.baseline import load_baseline, load_comparable, save_baseline
 from reports.compare import Comparison, MetricComparison, compare_runs
 from reports.digest import REPORT_SCHEMA, render_json_data
 from reports.html import render_html
@@ -23,11 +24,14 @@ __all__ = [
     "RunData",
     "SyntheticOptions",
     "compare_runs",
+    "load_baseline",
+    "load_comparable",
     "load_run",
     "render_html",
     "render_json_data",
     "render_junit",
     "render_markdown",
+    "save_baseline",
     "write_reports",
     "write_synthetic_run",
 ]

@@ -1,4 +1,5 @@
-"""``msai report RUN [--baseline RUN] [--format html,md,json,junit] [--out DIR]``.
+"""``msai report RUN [--baseline RUN|FILE] [--format html,md,json,junit] [--out DIR]
+[--save-baseline FILE]``.
 
 Exit codes (as ``msai``): 0 reports written; 1 ``--fail-on-regression`` and a metric
 regressed against the baseline; 3 usage error; 4 the record is missing or malformed (the
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import click
 
+from harness.errors import RecordError
+from reports.baseline import load_comparable
+from reports.baseline import save_baseline as write_baseline
 from reports.compare import compare_runs
 from reports.model import load_run
 from reports.writer import FORMATS, write_reports
@@ -34,7 +38,13 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> list[s
 @click.option(
     "--baseline",
     type=click.Path(path_type=Path),
-    help="A baseline run directory to compare latency, throughput and errors with.",
+    help="A baseline (run directory or --save-baseline file) to compare latency, throughput "
+    "and errors with.",
+)
+@click.option(
+    "--save-baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write this run as a baseline file (JSON) for later --baseline use.",
 )
 @click.option(
     "--format",
@@ -63,6 +73,7 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> list[s
 def report(
     run: Path,
     baseline: Path | None,
+    save_baseline: Path | None,
     formats: list[str],
     out: Path | None,
     fail_on_regression: bool,
@@ -72,23 +83,33 @@ def report(
     confidence: float,
     threshold: float,
 ) -> int:
-    """Write HTML / Markdown / JSON / JUnit reports for a run record (a run directory)."""
+    """Write HTML / Markdown / JSON / JUnit reports for a run record (a run directory).
+
+    \b
+    Exit codes: 0 written; 1 --fail-on-regression and a metric regressed, or
+    --fail-on-partial and the run never finished; 3 usage; 4 the record is missing
+    or malformed (the message names the file and what is wrong).
+    """
     if not 0 < confidence < 1:
         raise click.BadParameter("must be between 0 and 1", param_hint="--confidence")
     if resamples < 100:
         raise click.BadParameter("at least 100", param_hint="--resamples")
     data = load_run(run)
+    if save_baseline is not None and data.partial:
+        raise RecordError(str(run), "partial record (no summary.json): not a baseline")
     comparison = None
     if baseline is not None:
         comparison = compare_runs(
             data,
-            load_run(baseline),
+            load_comparable(baseline),
             seed=seed,
             resamples=resamples,
             confidence=confidence,
             threshold=threshold,
         )
     written = write_reports(data, formats, out or run / "report", comparison)
+    if save_baseline is not None:
+        written.append(write_baseline(data, save_baseline))
     head = "PARTIAL (no summary.json: the run did not finish)" if data.partial else data.verdict
     click.echo(f"run {data.run_id}: {head}" + (" [SYNTHETIC]" if data.synthetic else ""))
     for path in written:

@@ -250,7 +250,7 @@ def _build(path: Path, events: list[Event], summary: dict[str, Any] | None) -> R
         if ev.kind == "load_bucket":
             raw_buckets.append((ev, line))
         elif ev.kind == "load_summary":
-            run.summaries.append(_load_summary(ev, where))
+            run.summaries.append(summary_from_fields(ev.data, where))
         elif ev.kind == "fault_start":
             fid = str(ev["fault_id"])
             fault_index[fid] = len(run.faults)
@@ -362,23 +362,33 @@ def _buckets(raw: list[tuple[Event, int]], t0: float, src: str) -> list[LoadBuck
         second = _int(ev["second"], where, "second")
         start = ev.get("start")
         t = (float(start) if isinstance(start, (int, float)) else estimate + second) - t0
-        out.append(
-            LoadBucket(
-                route=str(ev.get("route", "all")),
-                second=second,
-                t=t,
-                sent=_int(ev["sent"], where, "sent"),
-                completed=_int(ev["completed"], where, "completed"),
-                errors=_errors(ev["errors"], where),
-                p50_ms=_opt_float(ev.get("p50_ms"), where, "p50_ms"),
-                p95_ms=_opt_float(ev.get("p95_ms"), where, "p95_ms"),
-                p99_ms=_opt_float(ev.get("p99_ms"), where, "p99_ms"),
-            )
-        )
+        out.append(bucket_from_fields({**ev.data, "t": t}, where))
     return out
 
 
-def _load_summary(ev: Event, where: str) -> LoadSummary:
+def bucket_from_fields(data: Mapping[str, Any], where: str) -> LoadBucket:
+    """A :class:`LoadBucket` from a mapping (``t``: seconds from run start), checked."""
+    missing = [k for k in ("second", "sent", "completed", "errors") if k not in data]
+    if missing:
+        raise RecordError(where, f"load bucket is missing {missing}")
+    return LoadBucket(
+        route=str(data.get("route", "all")),
+        second=_int(data["second"], where, "second"),
+        t=_float(data.get("t", 0.0), where, "t"),
+        sent=_int(data["sent"], where, "sent"),
+        completed=_int(data["completed"], where, "completed"),
+        errors=_errors(data["errors"], where),
+        p50_ms=_opt_float(data.get("p50_ms"), where, "p50_ms"),
+        p95_ms=_opt_float(data.get("p95_ms"), where, "p95_ms"),
+        p99_ms=_opt_float(data.get("p99_ms"), where, "p99_ms"),
+    )
+
+
+def summary_from_fields(ev: Mapping[str, Any], where: str) -> LoadSummary:
+    """A :class:`LoadSummary` from a ``load_summary`` event's fields, checked."""
+    missing = [k for k in ("route", "sent", "completed", "errors") if k not in ev]
+    if missing:
+        raise RecordError(where, f"load summary is missing {missing}")
     hist = ev.get("histogram")
     if hist is not None and not isinstance(hist, str):
         raise RecordError(where, "load_summary histogram must be a base64 string")

@@ -167,3 +167,17 @@ def test_atomic_write_leaves_no_temporary_file(
         writer_mod.atomic_write(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_save_a_baseline_then_gate_on_it(root: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "baselines" / "spot.json"
+    args = ["report", str(root / "base"), "--format", "md", "--out", str(tmp_path / "a")]
+    assert _msai(*args, "--save-baseline", str(saved)) == 0
+    assert json.loads(saved.read_text())["baseline_schema"] == 1
+    gate = ["--baseline", str(saved), "--resamples", "400", "--fail-on-regression"]
+    assert _msai("report", str(root / "slow"), "--out", str(tmp_path / "b"), *gate) == 1
+    assert _msai("report", str(root / "same"), "--out", str(tmp_path / "c"), *gate) == 0
+    # A crashed run is no baseline.
+    partial = ["report", str(root / "crashed"), "--out", str(tmp_path / "d")]
+    assert _msai(*partial, "--save-baseline", str(tmp_path / "p.json")) == 4
+    assert not (tmp_path / "p.json").exists()

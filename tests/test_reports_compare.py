@@ -1,11 +1,21 @@
 """Baseline comparison: seeded bootstrap intervals label real changes and only those."""
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
-from reports import SyntheticOptions, compare_runs, load_run, write_synthetic_run
+from harness.errors import RecordError
+from reports import (
+    SyntheticOptions,
+    compare_runs,
+    load_baseline,
+    load_comparable,
+    load_run,
+    save_baseline,
+    write_synthetic_run,
+)
 from reports.model import RunData
 
 
@@ -97,3 +107,34 @@ def test_too_little_data_is_inconclusive(runs: dict[str, RunData]) -> None:
 def test_bad_confidence_is_refused(runs: dict[str, RunData]) -> None:
     with pytest.raises(ValueError, match="confidence"):
         compare_runs(runs["same"], runs["base"], confidence=1.5)
+
+
+def test_baseline_file_compares_like_its_run(runs: dict[str, RunData], tmp_path: Path) -> None:
+    path = save_baseline(runs["base"], tmp_path / "baselines" / "spot.json")
+    from_file = load_comparable(path)
+    assert from_file.run_id == runs["base"].run_id
+    a = compare_runs(runs["slow"], runs["base"], seed=5, resamples=300)
+    b = compare_runs(runs["slow"], from_file, seed=5, resamples=300)
+    assert a.metrics == b.metrics
+
+
+def test_bad_baseline_files_are_named(runs: dict[str, RunData], tmp_path: Path) -> None:
+    bad = tmp_path / "b.json"
+    with pytest.raises(RecordError, match=r"b.json: no such baseline file"):
+        load_baseline(bad)
+    bad.write_text("{")
+    with pytest.raises(RecordError, match=r"b.json: not JSON"):
+        load_baseline(bad)
+    body = json.loads(save_baseline(runs["base"], tmp_path / "ok.json").read_text())
+    body["buckets"][3]["sent"] = "many"
+    bad.write_text(json.dumps(body))
+    with pytest.raises(RecordError, match=r"b.json \[buckets.3\]: sent must be a number"):
+        load_baseline(bad)
+    del body["summaries"]
+    bad.write_text(json.dumps(body))
+    with pytest.raises(RecordError, match=r"b.json: missing 'summaries'"):
+        load_baseline(bad)
+    body["baseline_schema"] = 9
+    bad.write_text(json.dumps(body))
+    with pytest.raises(RecordError, match="baseline_schema 9"):
+        load_baseline(bad)
