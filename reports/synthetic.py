@@ -119,7 +119,11 @@ def write_synthetic_run(directory: Path, options: SyntheticOptions | None = None
         _emit_bucket(rec, t_bucket, "all", second, all_sent, merged, all_err)
         _add(totals["all"], all_sent, len(merged), all_err)
     if crash is not None:
-        rec.emit("note", message="synthetic crash: the harness died here (no summary)")
+        rec.emit(
+            "note",
+            t=t0 + _LOAD_START + crash + 0.1,
+            message="synthetic crash: the harness died here (no summary)",
+        )
         os._exit(_CRASH_CODE)  # only in the child process that _write_crashed started
     t_end = t0 + _LOAD_START + opt.duration_s
     for t_ev, kind, fields in [e for e in events if e[0] >= t_end]:

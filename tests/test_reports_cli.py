@@ -121,7 +121,8 @@ def test_bad_baseline_is_named(
 def test_crashed_run_renders_as_partial(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _msai("report", str(root / "crashed"), "--out", str(tmp_path)) == 0
+    args = ["report", str(root / "crashed"), "--out", str(tmp_path)]
+    assert _msai(*args, "--format", "html,md,junit") == 0
     captured = capsys.readouterr()
     assert "PARTIAL" in captured.out
     assert "partial record (no summary.json)" in captured.err
@@ -129,6 +130,9 @@ def test_crashed_run_renders_as_partial(
     assert '<div class="v">PARTIAL</div>' in html
     assert "the run did not finish" in html
     assert "PARTIAL" in (tmp_path / "summary.md").read_text()
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    assert suite.get("errors") == "1"
+    assert suite.find("testcase/error").get("message") == "partial record: no summary.json"  # type: ignore[union-attr]
     assert _msai("report", str(root / "crashed"), "--out", str(tmp_path), "--fail-on-partial") == 1
 
 

@@ -126,3 +126,16 @@ def test_polled_measurements_are_one_row_and_a_chart(tmp_path: Path) -> None:
     assert 'data-plot="measurement-pending"' in html
     assert "scenarios/s.yaml" in html  # run_start's other fields are shown
     assert "verdict &#x27;perhaps&#x27; is not pass/fail/inconclusive" in html
+
+
+def test_failed_rollback_is_called_out(tmp_path: Path) -> None:
+    rec = RunRecord(tmp_path / "r")
+    rec.emit("run_start", scenario="s", platform="local")
+    rec.emit("fault_start", fault_id="f1", fault="outage", target="redis")
+    rec.emit("fault_end", fault_id="f1", ok=True)
+    rec.emit("fault_rollback", fault_id="f1", ok=False, error="redis did not come back")
+    rec.close("fail")
+    html = render_html(load_run(tmp_path / "r"))
+    assert "Fault f1 (outage) reported a problem: redis did not come back" in html
+    assert "FAILED: redis did not come back" in html
+    assert '<div class="v">FAIL</div>' in html

@@ -198,3 +198,10 @@ def test_recorded_real_run_loads(tmp_path: Path) -> None:
     assert delayed.p50_ms is not None
     assert delayed.p50_ms > 40
     assert {s.route for s in run.summaries if s.histogram} == {"echo", "all"}
+
+
+def test_synthetic_crash_ends_where_it_crashed(tmp_path: Path) -> None:
+    run = load_run(write_synthetic_run(tmp_path / "c", SyntheticOptions(crash_at_s=30)))
+    assert run.partial
+    assert run.duration_s == pytest.approx(5 + 30 + 0.1, abs=0.2)
+    assert max(b.second for b in run.buckets) == 29
