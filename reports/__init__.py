@@ -14,7 +14,7 @@ from reports.junit import render_junit
 from reports.markdown import render_markdown
 from reports.model import RunData, load_run
 from reports.synthetic import SyntheticOptions, write_synthetic_run
-from reports.writer import FORMATS, write_reports
+from reports.writer import FORMATS, write_files, write_reports
 
 __all__ = [
     "FORMATS",
@@ -32,6 +32,7 @@ __all__ = [
     "render_junit",
     "render_markdown",
     "save_baseline",
+    "write_files",
     "write_reports",
     "write_synthetic_run",
 ]

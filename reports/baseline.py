@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RecordError
+from reports.atomic import atomic_write
 from reports.model import RunData, bucket_from_fields, load_run, summary_from_fields
-from reports.writer import atomic_write
 
 __all__ = ["BASELINE_SCHEMA", "load_baseline", "load_comparable", "save_baseline"]
 

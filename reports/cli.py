@@ -18,7 +18,7 @@ from reports.baseline import load_comparable
 from reports.baseline import save_baseline as write_baseline
 from reports.compare import compare_runs
 from reports.model import load_run
-from reports.writer import FORMATS, write_reports
+from reports.writer import FORMATS, write_files
 
 __all__ = ["report"]
 
@@ -107,7 +107,7 @@ def report(
             confidence=confidence,
             threshold=threshold,
         )
-    written = write_reports(data, formats, out or run / "report", comparison)
+    written = write_files(data, formats, out or run / "report", comparison)
     if save_baseline is not None:
         written.append(write_baseline(data, save_baseline))
     head = "PARTIAL (no summary.json: the run did not finish)" if data.partial else data.verdict

@@ -9,6 +9,7 @@ import pytest
 
 from harness.cli import main
 from reports import SyntheticOptions, write_synthetic_run
+from reports import atomic as atomic_mod
 from reports import writer as writer_mod
 
 
@@ -166,9 +167,9 @@ def test_atomic_write_leaves_no_temporary_file(
     def fail_replace(*_a: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(writer_mod.os, "replace", fail_replace)
+    monkeypatch.setattr(atomic_mod.os, "replace", fail_replace)
     with pytest.raises(OSError, match="disk full"):
-        writer_mod.atomic_write(target, "new")
+        atomic_mod.atomic_write(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
@@ -185,3 +186,22 @@ def test_save_a_baseline_then_gate_on_it(root: Path, tmp_path: Path) -> None:
     partial = ["report", str(root / "crashed"), "--out", str(tmp_path / "d")]
     assert _msai(*partial, "--save-baseline", str(tmp_path / "p.json")) == 4
     assert not (tmp_path / "p.json").exists()
+
+
+def test_write_reports_is_the_run_engines_one_call(root: Path, tmp_path: Path) -> None:
+    from harness.errors import RecordError
+    from reports import write_reports
+
+    run = tmp_path / "run"
+    shutil.copytree(root / "slow", run)
+    html = write_reports(run, baseline=root / "base", resamples=300)
+    assert html == run / "report" / "report.html"
+    assert "Against baseline base" in html.read_text()
+    # A scenario's first run: its baseline file does not exist yet. Report anyway, say so.
+    html = write_reports(run, baseline=tmp_path / "baselines" / "none.json", out=tmp_path / "o")
+    page = html.read_text()
+    assert "no baseline comparison" in page
+    assert "none.json: no such" in page
+    with pytest.raises(RecordError, match=r"none\.json"):
+        write_reports(run, baseline=tmp_path / "baselines" / "none.json", strict_baseline=True)
+    assert write_reports(run, formats=["md"], out=tmp_path / "m") == tmp_path / "m"
