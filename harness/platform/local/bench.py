@@ -31,7 +31,9 @@ def _timed_get(conn: http.client.HTTPConnection, path: str) -> tuple[float, int]
 
 def _conn(url: str) -> tuple[http.client.HTTPConnection, str]:
     u = urllib.parse.urlsplit(url)
-    return http.client.HTTPConnection(u.hostname, u.port, timeout=5), u.path.rstrip("/")
+    return http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=5), u.path.rstrip(
+        "/"
+    )
 
 
 def _pct(values: list[float], q: float) -> float:

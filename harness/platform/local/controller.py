@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -127,6 +128,7 @@ class Controller:
         self.cold_start_since: dict[str, float] = {}
         self.cold_starts: list[dict[str, Any]] = []
         self.scalers: dict[str, Scaler] = {}
+        self.dependency_up: dict[str, bool] = {"redis": False, "postgresql": False}
         self.holds: dict[str, HoldProxy] = {}
         self.links = Links()
         self._eds: dict[str, list[tuple[str, int]]] = {}
@@ -235,6 +237,7 @@ class Controller:
             self.values.local,
             envoy_admin=self.ports["envoy_admin"],
             alertmanager=self.ports["alertmanager"],
+            platform=self.control_port,
         )
         self.infra["prometheus"] = self.prom.start(self.ledger, self.logs)
         self.am.write_config(f"http://{LOOPBACK}:{self.control_port}", self.values.local)
@@ -317,6 +320,12 @@ class Controller:
         ).start()
         threading.Thread(
             target=self._loop, args=(self._expire, 0.05), name="expiry", daemon=True
+        ).start()
+        threading.Thread(
+            target=self._loop,
+            args=(self._probe_dependencies, self.values.local.scrape_interval_s),
+            name="dependency-probe",
+            daemon=True,
         ).start()
         self.ready_s = time.monotonic() - t0
         self.phase = "ready"
@@ -954,7 +963,7 @@ class Controller:
             raise FaultError(f"unknown store {store!r}; one of postgresql, redis, s3")
         meta.update({"store": store, "t": time.time()})
         (dest / "meta.json").write_text(json.dumps(meta, indent=1))
-        self.event("backup", store=store, backup_id=bid, **meta)
+        self.event("backup", backup_id=bid, **meta)
         return bid
 
     def restore(self, store: str, backup_id: str) -> None:
@@ -973,6 +982,51 @@ class Controller:
         else:
             self.s3.restore(src)
         self.event("restore", store=store, backup_id=backup_id)
+
+    # ------------------------------------------------------------------ platform metrics
+    def _probe_dependencies(self) -> None:
+        up = {
+            "redis": _redis_ping(self.links.port("harness", "redis")),
+            "postgresql": _pg_select1(self.links.port("harness", "postgresql"), self.pg.database),
+        }
+        with self.lock:
+            self.dependency_up = up
+
+    def metrics_text(self) -> str:
+        """The gauges docs/contracts.md says the platform exports (alert rules read them)."""
+        with self.lock:
+            lines = [
+                "# HELP modelserve_replicas_desired replicas the spec/autoscaler wants",
+                "# TYPE modelserve_replicas_desired gauge",
+            ]
+            for svc in self.services:
+                want = sum(n for (s, _), n in self.desired.items() if s == svc)
+                lines.append(f'modelserve_replicas_desired{{service="{svc}"}} {want}')
+            lines += [
+                "# HELP modelserve_replicas_ready replicas passing readiness",
+                "# TYPE modelserve_replicas_ready gauge",
+            ]
+            for svc in self.services:
+                ready = sum(
+                    1
+                    for r in self.replicas.values()
+                    if r.service == svc and r.ready and r.phase == "running"
+                )
+                lines.append(f'modelserve_replicas_ready{{service="{svc}"}} {ready}')
+            lines += [
+                "# HELP modelserve_node_spot_interruption 1 while a spot notice is active",
+                "# TYPE modelserve_node_spot_interruption gauge",
+            ]
+            for n in self.nodes.values():
+                active = int(n.imds.action_time is not None and not n.terminated)
+                lines.append(f'modelserve_node_spot_interruption{{node="{n.name}"}} {active}')
+            lines += [
+                "# HELP modelserve_dependency_up 1 when PING / SELECT 1 succeeds",
+                "# TYPE modelserve_dependency_up gauge",
+            ]
+            for dep, ok in sorted(self.dependency_up.items()):
+                lines.append(f'modelserve_dependency_up{{dependency="{dep}"}} {int(ok)}')
+        return "\n".join(lines) + "\n"
 
     # ------------------------------------------------------------------ state + stop
     def state(self) -> dict[str, Any]:
@@ -1060,6 +1114,29 @@ def _tcp(port: int) -> bool:
     return tcp_open(port)
 
 
+def _redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5) as sock:
+            sock.settimeout(0.5)
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _pg_select1(port: int, database: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host=LOOPBACK, port=port, user="postgres", dbname=database, connect_timeout=2
+        ) as conn:
+            conn.execute("SET statement_timeout = 1000")
+            return conn.execute("SELECT 1").fetchone() == (1,)
+    except psycopg.Error:
+        return False
+
+
 def _module_exists(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -1124,6 +1201,14 @@ def _serve_api(ctl: Controller, done: threading.Event) -> ThreadingHTTPServer:
             path, _, query = self.path.partition("?")
             if path == "/state":
                 return self._reply(200, ctl.state())
+            if path == "/metrics":
+                body = ctl.metrics_text().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return None
             if path == "/alerts":
                 since = float(urllib.parse.parse_qs(query).get("since", ["0"])[0])
                 return self._reply(200, ctl.alerts.alerts(since))

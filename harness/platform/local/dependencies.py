@@ -22,6 +22,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,10 +180,16 @@ class Postgres:
 
     def init(self) -> None:
         user = _pg_user()
+        if user and not self._reachable_by(user):
+            # The home sits under a folder the postgres user cannot enter (a 0700 temp dir):
+            # keep the cluster in a folder of its own under the system temp dir instead.
+            digest = hashlib.sha256(str(self.folder).encode()).hexdigest()[:12]
+            self.folder = Path(tempfile.gettempdir()) / f"msai-postgresql-{digest}"
         if (self.data / "PG_VERSION").exists():
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         if user:
+            self.folder.chmod(0o700)
             shutil.chown(self.folder, user)
         cmd = [
             find("initdb"),
@@ -196,6 +203,13 @@ class Postgres:
             "--no-sync",
         ]
         _run(cmd, "initdb", user=user)
+
+    def _reachable_by(self, user: str) -> bool:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        probe = subprocess.run(
+            ["test", "-x", str(self.folder)], user=user, check=False, capture_output=True
+        )
+        return probe.returncode == 0
 
     def start(self, ledger: Ledger, logs: Path) -> Supervised:
         cmd = [

@@ -151,12 +151,13 @@ class LocalPlatform:
                         f"the local controller exited ({proc.popen.returncode}): "
                         + _tail(Path(proc.entry.log))
                     )
+                st: dict[str, Any] = {}
                 with contextlib.suppress(PlatformError):
                     st = self._call("GET", "/state", timeout=2)
-                    if st["phase"] == "ready":
-                        return
-                    if st["phase"] == "failed":
-                        raise PlatformError(f"msai up failed: {st['error']}")
+                if st.get("phase") == "ready":
+                    return
+                if st.get("phase") == "failed":
+                    raise PlatformError(f"msai up failed: {st['error']}")
                 if time.monotonic() > deadline:
                     raise PlatformError(
                         f"the local stack did not come up in time; see {self.home / 'logs'}"

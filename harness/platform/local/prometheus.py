@@ -84,7 +84,12 @@ class Prometheus:
             )
 
     def write_config(
-        self, local: LocalValues, *, envoy_admin: int, alertmanager: int | None
+        self,
+        local: LocalValues,
+        *,
+        envoy_admin: int,
+        alertmanager: int | None,
+        platform: int | None = None,
     ) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         if not self.targets_file.exists():
@@ -117,12 +122,20 @@ class Prometheus:
                 },
             ],
         }
+        scrapes = cfg["scrape_configs"]
+        assert isinstance(scrapes, list)
+        if platform is not None:
+            # The controller's own gauges: replicas desired/ready, spot notices, dependencies.
+            scrapes.append(
+                {
+                    "job_name": "platform",
+                    "static_configs": [{"targets": [f"{LOOPBACK}:{platform}"]}],
+                }
+            )
         if alertmanager is not None:
             cfg["alerting"] = {
                 "alertmanagers": [{"static_configs": [{"targets": [f"{LOOPBACK}:{alertmanager}"]}]}]
             }
-            scrapes = cfg["scrape_configs"]
-            assert isinstance(scrapes, list)
             scrapes.append(
                 {
                     "job_name": "alertmanager",

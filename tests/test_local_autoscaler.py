@@ -1,0 +1,158 @@
+"""The HPA algorithm and KEDA rules, against the documented Kubernetes behaviour."""
+
+import pytest
+
+from harness.platform.local.autoscaler import (
+    HpaState,
+    KedaState,
+    external_average_replicas,
+    hpa_step,
+    keda_step,
+    pods_metric_replicas,
+)
+from harness.platform.local.values import (
+    HpaValues,
+    KedaValues,
+    ScalingPolicy,
+    ScalingRules,
+)
+
+
+def _hpa(
+    up: ScalingRules | None = None,
+    down: ScalingRules | None = None,
+    lo: int = 1,
+    hi: int = 10,
+) -> HpaValues:
+    return HpaValues(
+        enabled=True,
+        min_replicas=lo,
+        max_replicas=hi,
+        metric="m",
+        target_average_value=8,
+        scale_up=up or ScalingRules(0, (ScalingPolicy("Pods", 100, 15),)),
+        scale_down=down or ScalingRules(0, (ScalingPolicy("Pods", 100, 15),)),
+    )
+
+
+def _ready(n: int) -> list[str]:
+    return [f"r{i}" for i in range(n)]
+
+
+def test_ratio_and_ceiling() -> None:
+    # 2 replicas at 20 pending each against a target of 8: ceil(2 * 20/8) = 5
+    assert pods_metric_replicas(2, {"r0": 20, "r1": 20}, 8, ready=_ready(2)) == 5
+
+
+def test_within_tolerance_keeps_count() -> None:
+    # ratio 8.7/8 = 1.0875, inside the 10% tolerance
+    assert pods_metric_replicas(3, {"r0": 8.7, "r1": 8.7, "r2": 8.7}, 8, ready=_ready(3)) == 3
+    # just outside: 9/8 = 1.125 -> ceil(3 * 1.125) = 4
+    assert pods_metric_replicas(3, {"r0": 9, "r1": 9, "r2": 9}, 8, ready=_ready(3)) == 4
+
+
+def test_missing_metrics_damp_a_scale_up() -> None:
+    # r1 has no sample: on a scale-up it counts as 0; avg (16 + 0) / 2 = 8 -> ratio 1 -> keep
+    assert pods_metric_replicas(2, {"r0": 16}, 8, ready=_ready(2)) == 2
+
+
+def test_missing_metrics_damp_a_scale_down() -> None:
+    # r1 missing counts as the target on a scale-down: (0 + 8)/2/8 = 0.5 -> ceil(0.5*2) = 1
+    assert pods_metric_replicas(2, {"r0": 0}, 8, ready=_ready(2)) == 1
+    # with 3 replicas, two missing: (0 + 8 + 8)/3/8 = 0.667 -> ceil(2) = 2
+    assert pods_metric_replicas(3, {"r0": 0}, 8, ready=_ready(3)) == 2
+
+
+def test_unready_pods_count_as_zero_on_scale_up() -> None:
+    # ready r0 at 24 (ratio 3) with one unready: (24 + 0)/2/8 = 1.5 -> ceil(1.5*2) = 3
+    assert pods_metric_replicas(2, {"r0": 24}, 8, ready=["r0"], unready=["u0"]) == 3
+
+
+def test_scale_down_stabilization_window_holds_the_max() -> None:
+    hpa = _hpa(down=ScalingRules(60, (ScalingPolicy("Pods", 100, 15),)))
+    st = HpaState()
+    assert hpa_step(st, 0.0, 4, 4, hpa) == 4
+    # load drops: raw 1, but within 60 s the highest recommendation (4) wins
+    assert hpa_step(st, 10.0, 4, 1, hpa) == 4
+    assert hpa_step(st, 59.0, 4, 1, hpa) == 4
+    # once the 4 is older than the window, the max is 1
+    assert hpa_step(st, 61.0, 4, 1, hpa) == 1
+
+
+def test_scale_up_pods_policy_limits_rate_per_period() -> None:
+    hpa = _hpa(up=ScalingRules(0, (ScalingPolicy("Pods", 2, 15),)))
+    st = HpaState()
+    assert hpa_step(st, 0.0, 1, 8, hpa) == 3  # +2 per 15 s
+    assert hpa_step(st, 5.0, 3, 8, hpa) == 3  # still in the same period: no more
+    assert hpa_step(st, 16.0, 3, 8, hpa) == 5
+
+
+def test_select_policy_max_and_min() -> None:
+    pols = (ScalingPolicy("Pods", 4, 60), ScalingPolicy("Percent", 100, 60))
+    st = HpaState()
+    # current 10: Pods allows 14, Percent allows 20; Max picks the larger change
+    assert hpa_step(st, 0.0, 10, 40, _hpa(up=ScalingRules(0, pols, "Max"), hi=100)) == 20
+    st = HpaState()
+    assert hpa_step(st, 0.0, 10, 40, _hpa(up=ScalingRules(0, pols, "Min"), hi=100)) == 14
+    st = HpaState()
+    assert hpa_step(st, 0.0, 10, 40, _hpa(up=ScalingRules(0, pols, "Disabled"), hi=100)) == 10
+
+
+def test_scale_down_percent_policy() -> None:
+    hpa = _hpa(down=ScalingRules(0, (ScalingPolicy("Percent", 50, 60),)), lo=1)
+    st = HpaState()
+    assert hpa_step(st, 0.0, 10, 1, hpa) == 5  # at most half per minute
+    assert hpa_step(st, 30.0, 5, 1, hpa) == 5  # period not over: start was 10, 50% = 5
+    assert hpa_step(st, 61.0, 5, 1, hpa) == 2  # floor(5 * 0.5)
+
+
+def test_min_and_max_clamp() -> None:
+    assert hpa_step(HpaState(), 0.0, 3, 50, _hpa(hi=4)) == 4
+    assert hpa_step(HpaState(), 0.0, 3, 0, _hpa(lo=2)) == 2
+
+
+def test_external_average_value() -> None:
+    assert external_average_replicas(2, 40, 8) == 5
+    assert external_average_replicas(5, 41, 8) == 5  # 41/40 inside tolerance
+    assert external_average_replicas(0, 3, 8) == 1
+
+
+def _keda(cooldown: float = 10, activation: float = 1) -> KedaValues:
+    return KedaValues(
+        enabled=True,
+        min_replicas=0,
+        max_replicas=4,
+        activation_threshold=activation,
+        threshold=8,
+        cooldown_s=cooldown,
+        polling_s=1,
+        query="q",
+        hold_enabled=True,
+        hold_timeout_s=60,
+    )
+
+
+def test_keda_activation_threshold_and_scale_from_zero() -> None:
+    st = KedaState()
+    assert keda_step(st, 0.0, 0, 0.5, _keda()) == 0  # below activation: stays at zero
+    assert keda_step(st, 1.0, 0, 2.0, _keda()) == 1  # active: to one replica
+
+
+def test_keda_cooldown_then_zero() -> None:
+    st = KedaState()
+    k = _keda(cooldown=10)
+    assert keda_step(st, 0.0, 1, 5.0, k) == 1
+    assert keda_step(st, 5.0, 1, 0.0, k) == 1  # idle 5 s < cooldown
+    assert keda_step(st, 9.9, 1, 0.0, k) == 1
+    assert keda_step(st, 10.0, 1, 0.0, k) == 0
+
+
+def test_keda_scales_out_by_threshold() -> None:
+    st = KedaState()
+    assert keda_step(st, 0.0, 1, 30.0, _keda()) == 4  # ceil(30/8) = 4 = max
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_keda_not_above_activation_is_inactive(value: float) -> None:
+    st = KedaState()
+    assert keda_step(st, 0.0, 0, value, _keda(activation=1)) == 0
