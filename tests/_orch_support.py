@@ -141,7 +141,7 @@ class OrchestratorProcess:
     def start(self) -> OrchestratorProcess:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "modelserve.orchestrator"],
+            [sys.executable, "-m", "modelserve.orchestrator", "--port", str(self.port)],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -180,7 +180,11 @@ class OrchestratorProcess:
             )
 
     def __enter__(self) -> OrchestratorProcess:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # a replica that never got ready is not left running
+            raise
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

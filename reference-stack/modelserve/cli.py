@@ -31,6 +31,7 @@ SERVERS: dict[str, tuple[str, str]] = {
     "ner": ("modelserve.ner.app", "create_app"),
     "vision": ("modelserve.vision.app", "create_app"),
     "fake": ("modelserve.common.testing", "create_fake_app"),
+    "orchestrator": ("modelserve.orchestrator.api", "create_serve_app"),
 }
 
 

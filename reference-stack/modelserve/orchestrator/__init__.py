@@ -1,7 +1,8 @@
 """Pipeline orchestrator: multi-model pipelines declared in YAML, durable state in Redis,
 history in PostgreSQL. Modules: spec (YAML), mapping (output -> input), state (Redis),
 calls (one step: retries, deadlines), engine (runs, leases, resumption), history
-(PostgreSQL), api (HTTP), server (``msai serve orchestrator``), testing (test step servers).
+(PostgreSQL), api (HTTP; ``create_serve_app`` is what ``msai serve orchestrator`` runs),
+testing (test step servers).
 """
 
 from modelserve.orchestrator.api import create_app

@@ -1,7 +1,7 @@
-"""``python -m modelserve.orchestrator --port N``: one replica in the foreground."""
+"""``python -m modelserve.orchestrator [--port N]``: the same as ``msai serve orchestrator``."""
 
 import sys
 
-from modelserve.orchestrator.server import main
+from modelserve.cli import serve
 
-sys.exit(main())
+serve.main(args=["orchestrator", *sys.argv[1:]], prog_name="python -m modelserve.orchestrator")

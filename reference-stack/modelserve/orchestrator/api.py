@@ -45,7 +45,7 @@ from modelserve.orchestrator.calls import BuiltinFn, StepCaller
 from modelserve.orchestrator.engine import Engine
 from modelserve.orchestrator.history import HistoryWriter
 from modelserve.orchestrator.metrics import OrchestratorMetrics
-from modelserve.orchestrator.settings import OrchestratorSettings
+from modelserve.orchestrator.settings import OrchestratorSettings, load_orchestrator_settings
 from modelserve.orchestrator.spec import (
     CallStep,
     ParallelStep,
@@ -56,7 +56,7 @@ from modelserve.orchestrator.spec import (
 )
 from modelserve.orchestrator.state import StateStore
 
-__all__ = ["OrchestratorApp", "create_app"]
+__all__ = ["OrchestratorApp", "create_app", "create_serve_app"]
 
 log = logging.getLogger("modelserve.orchestrator")
 
@@ -97,6 +97,7 @@ class OrchestratorApp:
     replica_id: str
     metrics: OrchestratorMetrics = field(default_factory=OrchestratorMetrics)
     state: str = "starting"  # starting | ready | draining | stopped
+    drain_started: float | None = None
     engine: Engine | None = None
     store: StateStore | None = None
     history: HistoryWriter | None = None
@@ -142,17 +143,24 @@ class OrchestratorApp:
             },
         )
 
-    def begin_drain(self) -> None:
-        """Readiness false at once; runs are still accepted until the server stops."""
-        if self.state == "ready":
-            self.state = "draining"
-            self.metrics.ready.set(0)
-            log.info("draining", extra={"in_flight": len(self.engine.tasks) if self.engine else 0})
+    def begin_drain(self) -> bool:
+        """Readiness false at once (runs are still accepted until the listener closes);
+        True the first time only. Called by ``msai serve`` on SIGTERM."""
+        if self.state in ("draining", "stopped"):
+            return False
+        self.state = "draining"
+        self.drain_started = time.monotonic()
+        self.metrics.ready.set(0)
+        log.info("draining", extra={"in_flight": len(self.engine.tasks) if self.engine else 0})
+        return True
 
     async def stop(self) -> None:
         self.begin_drain()
         if self.engine is not None:
-            finished, left = await self.engine.stop(self.settings.drain_deadline_s)
+            # The drain deadline counts from the signal; the delay and HTTP drain used part.
+            spent = time.monotonic() - (self.drain_started or time.monotonic())
+            left_s = max(0.5, self.settings.drain_deadline_s - spent)
+            finished, left = await self.engine.stop(left_s)
             log.info("stopped", extra={"drained": finished, "left_to_other_replicas": left})
         if self.history is not None:
             with contextlib.suppress(Exception):
@@ -401,4 +409,16 @@ def create_app(
         routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )
     app.state.orch = orch
+    return app
+
+
+def create_serve_app(on_fatal: Callable[[str], None] | None = None) -> Starlette:
+    """The ``msai serve orchestrator`` factory (``modelserve.cli.SERVERS``): settings from
+    ``MSAI_ORCH_*``; ``state.lifecycle`` drains on SIGTERM, ``state.settings`` has the drain
+    times. Nothing here is fatal after start-up: a missing built-in or service makes only the
+    pipelines that need it unavailable (listed with the reason)."""
+    settings = load_orchestrator_settings()
+    app = create_app(settings)
+    app.state.lifecycle = app.state.orch
+    app.state.settings = settings
     return app

@@ -59,6 +59,7 @@ class OrchestratorSettings:
     )
     run_ttl_s: int = env_field(86400, "finished runs stay in Redis this long (seconds)")
     tesseract_bin: str = env_field("tesseract", "tesseract binary (Debian tesseract-ocr)")
+    log_level: str = env_field("info", "log level of the JSON logs (debug, info, warning)")
 
     def validate(self) -> None:
         positive = {

@@ -137,6 +137,10 @@ def iter_calls(steps: tuple[Step, ...]) -> Iterator[CallStep]:
             yield from iter_calls(s.default)
 
 
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
 class _Parser:
     def __init__(self, source: str) -> None:
         self.source = source
@@ -148,11 +152,15 @@ class _Parser:
     def keys(self, obj: Any, where: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
         if not isinstance(obj, dict):
             raise self.err(where, f"must be a mapping, got {type(obj).__name__}")
-        unknown = sorted(set(obj) - allowed)
+        unknown = sorted((k for k in obj if k not in allowed), key=str)
         if unknown:
-            raise self.err(f"{where}.{unknown[0]}", f"unknown key (allowed: {sorted(allowed)})")
+            hint = ""
+            if unknown[0] is True:  # YAML 1.1 reads a bare `on` (or `yes`) key as true
+                hint = "; a bare `on` or `yes` key reads as true in YAML (switch uses `by`)"
+            at = _join(where, str(unknown[0]))
+            raise self.err(at, f"unknown key (allowed: {sorted(allowed)}){hint}")
         for key in sorted(required - set(obj)):
-            raise self.err(f"{where}.{key}", "is required")
+            raise self.err(_join(where, key), "is required")
         return obj
 
     def number(self, value: Any, where: str, *, minimum: float, integer: bool = False) -> float:
