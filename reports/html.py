@@ -173,6 +173,10 @@ def _banner(run: RunData) -> str:
     else:
         head = run.verdict.upper()
         why = f"error: {escape(str(run.error))}" if run.error else ""
+    reasons = (run.summary or {}).get("reasons")
+    if isinstance(reasons, list) and reasons:
+        items = "".join(f"<li>{escape(str(r))}</li>" for r in reasons[:20])
+        why += f"<ul class=reasons>{items}</ul>"
     color = VERDICT_COLORS.get(run.verdict, "#374151")
     return (
         f'<div class="banner" id="verdict" data-verdict="{escape(run.verdict)}" '
@@ -307,6 +311,15 @@ def _load_plots(run: RunData, bands: Sequence[Band]) -> str:
                 ("p99", "p99_ms", PALETTE[4]),
             )
         ]
+        if any(b.lag_p99_ms is not None for b in bs):
+            series.append(
+                Series(
+                    "send lag p99",
+                    [(_mid(b.t), b.lag_p99_ms) for b in bs],
+                    "#6b7280",
+                    dash="2 3",
+                )
+            )
         label = "all routes" if route == "all" else f"route {route}"
         charts.append(
             line_chart(

@@ -48,6 +48,9 @@ def render_markdown(run: RunData, comparison: Comparison | None = None) -> str:
         lines += ["", "**The run did not finish (no summary.json); what follows is partial.**"]
     if run.error:
         lines += ["", f"Error: `{_cell(run.error)}`"]
+    reasons = (run.summary or {}).get("reasons")
+    if isinstance(reasons, list) and reasons:
+        lines += ["", "Why:"] + [f"- {_cell(str(r))}" for r in reasons[:20]]
     for w in run.warnings:
         lines += ["", f"Warning: {w}"]
     open_faults = [f for f in run.faults if f.open]

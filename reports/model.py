@@ -43,6 +43,8 @@ class LoadBucket:
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    lag_p99_ms: float | None = None
+    """How late the generator sent (p99, ms): large values mean it did not keep up."""
 
     @property
     def error_count(self) -> int:
@@ -381,6 +383,7 @@ def bucket_from_fields(data: Mapping[str, Any], where: str) -> LoadBucket:
         p50_ms=_opt_float(data.get("p50_ms"), where, "p50_ms"),
         p95_ms=_opt_float(data.get("p95_ms"), where, "p95_ms"),
         p99_ms=_opt_float(data.get("p99_ms"), where, "p99_ms"),
+        lag_p99_ms=_opt_float(data.get("lag_p99_ms"), where, "lag_p99_ms"),
     )
 
 

@@ -139,3 +139,17 @@ def test_failed_rollback_is_called_out(tmp_path: Path) -> None:
     assert "Fault f1 (outage) reported a problem: redis did not come back" in html
     assert "FAILED: redis did not come back" in html
     assert '<div class="v">FAIL</div>' in html
+
+
+def test_reasons_and_generator_lag_are_shown(tmp_path: Path) -> None:
+    rec = RunRecord(tmp_path / "r")
+    rec.emit("run_start", scenario="s", platform="local")
+    rec.emit("load_bucket", second=0, sent=5, completed=5, errors={}, p50_ms=1.0, lag_p99_ms=0.4)
+    rec.close("fail", reasons=["gate latency: fail (expected p99 < 5, observed 9)"])
+    run = load_run(tmp_path / "r")
+    html = render_html(run)
+    assert "<li>gate latency: fail (expected p99 &lt; 5, observed 9)</li>" in html
+    assert 'data-series="send lag p99"' in html
+    from reports import render_markdown
+
+    assert "- gate latency: fail (expected p99 < 5, observed 9)" in render_markdown(run)
