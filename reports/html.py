@@ -480,7 +480,7 @@ def _alert_plot(run: RunData, bands: Sequence[Band]) -> str:
         rows.append((label, bars))
     plot = timeline_chart(
         "alerts",
-        "Alerts received (Alertmanager webhook)",
+        "Alerts: pending, firing, resolved (Prometheus rule state, Alertmanager delivery)",
         rows,
         x_max=end,
         bands=bands,

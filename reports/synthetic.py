@@ -200,12 +200,22 @@ def _timeline(opt: SyntheticOptions, t0: float) -> list[tuple[float, str, dict[s
         (
             s + _NOTICE_AT + 0.6,
             "alert",
-            {"name": "NodeSpotInterruption", "state": "pending", "labels": {"node": "spot-a"}},
+            {
+                "name": "NodeSpotInterruption",
+                "state": "pending",
+                "labels": {"node": "spot-a"},
+                "source": "alertmanager",
+            },
         ),
         (
             s + _NOTICE_AT + 2.1,
             "alert",
-            {"name": "NodeSpotInterruption", "state": "firing", "labels": {"node": "spot-a"}},
+            {
+                "name": "NodeSpotInterruption",
+                "state": "firing",
+                "labels": {"node": "spot-a"},
+                "source": "alertmanager",
+            },
         ),
         (
             s + _NOTICE_AT + 3,
@@ -215,12 +225,22 @@ def _timeline(opt: SyntheticOptions, t0: float) -> list[tuple[float, str, dict[s
         (
             s + _NOTICE_AT + 4,
             "alert",
-            {"name": "ModelServeHighErrorRate", "state": "pending", "labels": {"service": "ner"}},
+            {
+                "name": "ModelServeHighErrorRate",
+                "state": "pending",
+                "labels": {"service": "ner"},
+                "source": "alertmanager",
+            },
         ),
         (
             s + _NOTICE_AT + 7,
             "alert",
-            {"name": "ModelServeHighErrorRate", "state": "firing", "labels": {"service": "ner"}},
+            {
+                "name": "ModelServeHighErrorRate",
+                "state": "firing",
+                "labels": {"service": "ner"},
+                "source": "alertmanager",
+            },
         ),
         (s + _NOTICE_AT + 14.8, "readiness", {"service": "ner", "replica": "ner-3", "ready": True}),
         (s + _NOTICE_AT + 15, "replicas", {"service": "ner", "desired": 2, "ready": 2}),
@@ -232,7 +252,12 @@ def _timeline(opt: SyntheticOptions, t0: float) -> list[tuple[float, str, dict[s
         (
             s + _NOTICE_AT + 21,
             "alert",
-            {"name": "ModelServeHighErrorRate", "state": "resolved", "labels": {"service": "ner"}},
+            {
+                "name": "ModelServeHighErrorRate",
+                "state": "resolved",
+                "labels": {"service": "ner"},
+                "source": "alertmanager",
+            },
         ),
         (
             s + _MESH_AT,
@@ -264,7 +289,12 @@ def _timeline(opt: SyntheticOptions, t0: float) -> list[tuple[float, str, dict[s
         (
             s + notice_end + 1,
             "alert",
-            {"name": "NodeSpotInterruption", "state": "resolved", "labels": {"node": "spot-a"}},
+            {
+                "name": "NodeSpotInterruption",
+                "state": "resolved",
+                "labels": {"node": "spot-a"},
+                "source": "alertmanager",
+            },
         ),
         (s + notice_end + 1.5, "measurement", {"name": "rpo_s", "value": 1.2, "unit": "s"}),
         (s + notice_end + 1.6, "measurement", {"name": "rto_s", "value": 9.4, "unit": "s"}),
