@@ -227,8 +227,10 @@ def test_kill_is_reconciled(stack: Stack) -> None:
     graceful = stack.p.kill("ner", 1, graceful=True)
     _wait(
         "a replacement after a graceful kill",
-        lambda: any(r.ready and r.name not in before for r in stack.p.replicas("ner"))
-        and graceful[0] not in {r.name for r in stack.p.replicas("ner")},
+        lambda: (
+            any(r.ready and r.name not in before for r in stack.p.replicas("ner"))
+            and graceful[0] not in {r.name for r in stack.p.replicas("ner")}
+        ),
     )
     stack.remember_pids()
 

@@ -24,6 +24,7 @@ import functools
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -1100,6 +1101,8 @@ class Controller:
             r.proc.stop(self.ledger, grace_s=5)
         for name, proc in self.infra.items():
             proc.stop(self.ledger, sig=signal.SIGINT if name == "postgresql" else signal.SIGTERM)
+        if self.pg.folder.name.startswith("msai-postgresql-"):
+            shutil.rmtree(self.pg.folder, ignore_errors=True)  # the temp-dir fallback only
         for h in self.holds.values():
             h.close()
         for n in self.nodes.values():
