@@ -11,10 +11,25 @@ __all__ = ["BENCHES", "bench"]
 
 # name -> ("module", "attribute", "one-line help")
 BENCHES: dict[str, tuple[str, str, str]] = {
+    "serve": (
+        "harness.servebench.command",
+        "bench_serve",
+        "Model server vs raw ONNX Runtime vs KServe: throughput, p50/p99, GFLOP/s.",
+    ),
     "platform": (
         "harness.platform.local.bench",
         "bench_platform",
         "Local platform: up-to-ready, gateway overhead, fault toggle latency.",
+    ),
+    "orchestrator": (
+        "harness.bench_orchestrator",
+        "bench_orchestrator",
+        "Pipeline overhead (end-to-end minus step latencies) at 50 runs/s vs direct calls.",
+    ),
+    "load": (
+        "loadtests.bench",
+        "bench_load",
+        "Open-loop generator vs stock Locust per core; the coordinated-omission gap.",
     ),
 }
 

@@ -188,6 +188,15 @@ class LoadResult:
     summaries: dict[str, RouteSummary]
     unsent: int
     stopped: bool
+    cpu_s: float = 0.0  # CPU time the generators used (all workers together)
+    last_dispatch_s: float = 0.0  # when the last request went out, seconds from t0
+
+    @property
+    def achieved_rate(self) -> float:
+        """Requests actually sent per second, over the schedule or until the last one went
+        out if that was later: below the target rate when the generator fell behind."""
+        span = max(self.duration_s, self.last_dispatch_s)
+        return self.summary().sent / span if span > 0 else 0.0
 
     def summary(self, route: str = ALL) -> RouteSummary:
         return self.summaries[route]
@@ -272,4 +281,14 @@ def run_load(
     show.done(summaries[ALL])
     if failures:
         raise PlatformError("load generator failed: " + "; ".join(failures))
-    return LoadResult(schedule, t0, duration, timeline.seconds, summaries, timeline.unsent, stopped)
+    return LoadResult(
+        schedule,
+        t0,
+        duration,
+        timeline.seconds,
+        summaries,
+        timeline.unsent,
+        stopped,
+        timeline.cpu_s,
+        timeline.last_dispatch_s,
+    )

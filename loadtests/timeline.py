@@ -140,6 +140,8 @@ class Timeline:
         self._last_second = -1
         self._done: dict[int, dict[str, Any]] = {}
         self.unsent = 0
+        self.cpu_s = 0.0
+        self.last_dispatch_s = 0.0
         self.seconds: list[list[Bucket]] = []
 
     def feed(self, source: int, msg: dict[str, Any]) -> None:
@@ -165,6 +167,8 @@ class Timeline:
         elif kind == "done":
             self._done[source] = msg
             self.unsent += int(msg.get("unsent", 0))
+            self.cpu_s += float(msg.get("cpu_s", 0.0))
+            self.last_dispatch_s = max(self.last_dispatch_s, float(msg.get("last_dispatch_s", 0)))
         else:
             raise ValueError(f"unknown generator message {msg!r}")
 
