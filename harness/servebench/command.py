@@ -1,0 +1,351 @@
+"""``msai bench serve``: per model, in one run on this machine:
+
+(a) raw ONNX Runtime throughput at the server's batch size (:mod:`.offline`);
+(b) ``msai serve``'s saturation throughput under open-loop Poisson load, with p50/p99 there
+    and p99 at 70 % of saturation;
+(c) the same for KServe's Python ModelServer running the same model object
+    (:mod:`.kserve_model`, in ``.venv-kserve``) on the same cores;
+
+then figures, ratios against the targets (server >= 0.8 x (a); >= 1.5 x (c) at equal or
+better p99; p99 at 70 % under 100 ms for NER, 50 ms for the classifier) and GFLOP/s.
+
+Saturation is measured, not searched: the offered rate is well above capacity (1.5 x the
+offline ceiling, at least 40/s) and what comes back 200 per second is the saturation
+throughput; the load generator runs pinned to other cores than the server (``taskset``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+
+from harness.errors import MissingBinary, PlatformError
+from harness.ports import free_port
+from harness.servebench.loadgen import LoadResult, LoadSpec
+from harness.servebench.payloads import KINDS, bodies
+
+__all__ = ["bench_serve"]
+
+ROOT = Path(__file__).resolve().parents[2]
+KSERVE_PY = ROOT / ".venv-kserve" / "bin" / "python"
+P99_TARGET_MS = {"ner": 100.0, "vision": 50.0, "fake": 50.0}
+BATCH = {"ner": 16, "vision": 32, "fake": 16}  # the servers' defaults (values.yaml)
+
+
+@dataclass
+class Served:
+    name: str
+    saturation: LoadResult
+    at70: LoadResult
+
+
+def _cores() -> tuple[list[int], list[int]]:
+    """(server cores, generator cores): the generator gets the first core, the server the
+    rest; on one core both share it (figures then say so)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) == 1:
+        return cores, cores
+    return cores[1:], cores[:1]
+
+
+def _taskset(cores: list[int]) -> list[str]:
+    exe = shutil.which("taskset")
+    return [exe, "-c", ",".join(map(str, cores))] if exe else []
+
+
+def _env(kind: str, threads: int) -> dict[str, str]:
+    prefix = f"MSAI_{kind.upper()}_"
+    return {**os.environ, prefix + "THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+
+
+def _json_run(argv: list[str], env: dict[str, str], timeout: float) -> Any:
+    out = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if out.returncode != 0:
+        raise PlatformError(f"{' '.join(argv[:6])} failed: {out.stderr[-1500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _load(spec: LoadSpec, gen_cores: list[int]) -> LoadResult:
+    argv = [
+        *_taskset(gen_cores),
+        sys.executable,
+        "-m",
+        "harness.servebench.loadgen",
+        json.dumps(spec.__dict__),
+    ]
+    data = _json_run(argv, dict(os.environ), spec.warmup_s + spec.duration_s + 60)
+    return LoadResult(**data)
+
+
+def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise PlatformError(
+                f"server exited {proc.returncode}; log {log}:\n{log.read_text()[-1500:]}"
+            )
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise PlatformError(f"server not ready after {timeout} s; log {log}")
+
+
+def _measure(
+    name: str,
+    port: int,
+    path: str,
+    payloads: list[str],
+    ceiling: float,
+    duration: float,
+    gen_cores: list[int],
+) -> Served:
+    over = max(40.0, 1.5 * ceiling)
+    base = LoadSpec(port=port, path=path, bodies=payloads, rate=over, duration_s=1.0, seed=11)
+    _load(replace(base, rate=min(over, 200.0)), gen_cores)  # warm up: connections, caches
+    sat = _load(replace(base, duration_s=duration, warmup_s=1.0), gen_cores)
+    rate70 = max(1.0, 0.7 * sat.goodput)
+    at70 = _load(replace(base, rate=rate70, duration_s=duration, warmup_s=1.0), gen_cores)
+    click.echo(
+        f"  {name}: saturation {sat.goodput:.0f} req/s (offered {over:.0f}/s, "
+        f"errors {sat.errors}); at 70% ({rate70:.0f}/s) p99 {at70.p(99):.1f} ms, "
+        f"errors {at70.errors}"
+    )
+    return Served(name, sat, at70)
+
+
+def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[str, Any]:
+    server_cores, gen_cores = _cores()
+    threads = len(server_cores)
+    batch = BATCH[kind]
+    click.echo(
+        f"[{kind}] server cores {server_cores}, load generator cores {gen_cores}, "
+        f"{threads} runtime thread(s), batch {batch}"
+    )
+    offline = _json_run(
+        [
+            *_taskset(server_cores),
+            sys.executable,
+            "-m",
+            "harness.servebench.offline",
+            json.dumps({"kind": kind, "batch": batch, "seconds": max(2.0, duration / 2)}),
+        ],
+        _env(kind, threads),
+        600,
+    )
+    click.echo(
+        f"  (a) raw runtime {offline['raw_items_s']:.0f} items/s at batch {batch} "
+        f"(predict() {offline['predict_items_s']:.0f}/s, device {offline['device']})"
+    )
+    payloads = bodies(kind)
+    results: dict[str, Any] = {
+        "kind": kind,
+        "batch": batch,
+        "offline": offline,
+        "server_cores": server_cores,
+        "generator_cores": gen_cores,
+    }
+    port = free_port()
+    log = workdir / f"{kind}-msai.log"
+    proc = _start(
+        [
+            *_taskset(server_cores),
+            sys.executable,
+            "-m",
+            "modelserve",
+            "serve",
+            kind,
+            "--port",
+            str(port),
+        ],
+        _env(kind, threads),
+        log,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", proc, log, 180)
+        path = {"ner": "/v1/ner", "vision": "/v1/classify", "fake": "/v1/echo"}[kind]
+        results["msai"] = _measure(
+            "msai serve", port, path, payloads, offline["raw_items_s"], duration, gen_cores
+        )
+    finally:
+        _stop(proc)
+    if kserve:
+        if not KSERVE_PY.exists():
+            raise MissingBinary(
+                ".venv-kserve/bin/python",
+                "pip:kserve",
+                "run scripts/setup --kserve, or pass --no-kserve",
+            )
+        port = free_port()
+        log = workdir / f"{kind}-kserve.log"
+        script = str(Path(__file__).with_name("kserve_model.py"))
+        proc = _start(
+            [*_taskset(server_cores), str(KSERVE_PY), script, kind, str(port)],
+            _env(kind, threads),
+            log,
+        )
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", proc, log, 180)
+            wrapped = [json.dumps({"instances": [json.loads(b)]}) for b in payloads]
+            results["kserve"] = _measure(
+                "kserve",
+                port,
+                f"/v1/models/{kind}:predict",
+                wrapped,
+                offline["raw_items_s"],
+                duration,
+                gen_cores,
+            )
+        finally:
+            _stop(proc)
+    return results
+
+
+def _verdict(ok: bool) -> str:
+    return "MEETS" if ok else "MISSES"
+
+
+def _report(r: dict[str, Any]) -> list[str]:
+    kind = r["kind"]
+    off = r["offline"]
+    msai: Served = r["msai"]
+    sat = msai.saturation.goodput
+    lines = [f"== {kind} (batch {r['batch']}, server cores {r['server_cores']}) =="]
+    lines.append(
+        f"(a) raw runtime offline      {off['raw_items_s']:8.1f} items/s   "
+        f"predict() {off['predict_items_s']:.1f}/s"
+    )
+    lines.append(
+        f"(b) msai serve saturation    {sat:8.1f} req/s     p50 "
+        f"{msai.saturation.p(50):7.1f} ms  p99 {msai.saturation.p(99):7.1f} ms"
+    )
+    lines.append(
+        f"    at 70% ({msai.at70.rate:.0f}/s)             p50 {msai.at70.p(50):7.1f} ms"
+        f"  p99 {msai.at70.p(99):7.1f} ms"
+    )
+    ratio_a = sat / off["raw_items_s"] if off["raw_items_s"] else float("nan")
+    lines.append(
+        f"    server / (a)             {ratio_a:8.2f}   target >= 0.80: {_verdict(ratio_a >= 0.8)}"
+    )
+    target = P99_TARGET_MS[kind]
+    lines.append(
+        f"    p99 at 70%               {msai.at70.p(99):8.1f} ms target < {target:.0f}"
+        f" ms: {_verdict(msai.at70.p(99) < target)}"
+    )
+    ks: Served | None = r.get("kserve")
+    if ks is not None:
+        ksat = ks.saturation.goodput
+        lines.append(
+            f"(c) kserve saturation        {ksat:8.1f} req/s     p50 "
+            f"{ks.saturation.p(50):7.1f} ms  p99 {ks.saturation.p(99):7.1f} ms"
+        )
+        lines.append(
+            f"    at 70% ({ks.at70.rate:.0f}/s)             p50 {ks.at70.p(50):7.1f} ms"
+            f"  p99 {ks.at70.p(99):7.1f} ms"
+        )
+        ratio_c = sat / ksat if ksat else float("inf")
+        better_p99 = msai.at70.p(99) <= ks.at70.p(99)
+        lines.append(
+            f"    server / kserve          {ratio_c:8.2f}x  target >= 1.5x at equal or "
+            f"better p99 (70%: {msai.at70.p(99):.1f} vs {ks.at70.p(99):.1f} ms): "
+            f"{_verdict(ratio_c >= 1.5 and better_p99)}"
+        )
+    flops = off.get("flops_per_item")
+    if flops:
+        lines.append(
+            f"GFLOP/s: (a) {off['raw_items_s'] * flops / 1e9:.1f}, server "
+            f"{sat * flops / 1e9:.1f} ({flops / 1e6:.1f} MFLOP per item, "
+            f"device {off['device']})"
+        )
+    return lines
+
+
+@click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--model",
+    "models",
+    type=click.Choice([*KINDS, "all"]),
+    default="all",
+    show_default=True,
+    help="Which model (all: ner and vision).",
+)
+@click.option(
+    "--duration",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds of load per measured phase.",
+)
+@click.option(
+    "--kserve/--no-kserve",
+    default=True,
+    show_default=True,
+    help="Also measure KServe's ModelServer (needs scripts/setup --kserve).",
+)
+@click.option(
+    "--json-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the figures as JSON here.",
+)
+def bench_serve(models: str, duration: float, kserve: bool, json_out: Path | None) -> None:
+    """Model server vs raw ONNX Runtime vs KServe, same machine, same cores, one run."""
+    import tempfile
+
+    kinds = ["ner", "vision"] if models == "all" else [models]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="msai-bench-serve-") as tmp:
+        for kind in kinds:
+            results.append(_run_model(kind, duration, kserve, Path(tmp)))
+    click.echo("")
+    for r in results:
+        for line in _report(r):
+            click.echo(line)
+    if json_out is not None:
+
+        def plain(s: Served) -> dict[str, Any]:
+            return {
+                "saturation_rps": s.saturation.goodput,
+                "saturation_p50_ms": s.saturation.p(50),
+                "saturation_p99_ms": s.saturation.p(99),
+                "at70_rate": s.at70.rate,
+                "at70_p50_ms": s.at70.p(50),
+                "at70_p99_ms": s.at70.p(99),
+                "errors": {"saturation": s.saturation.errors, "at70": s.at70.errors},
+            }
+
+        out = [
+            {k: (plain(v) if isinstance(v, Served) else v) for k, v in r.items()} for r in results
+        ]
+        json_out.write_text(json.dumps(out, indent=2))

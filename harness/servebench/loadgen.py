@@ -1,0 +1,245 @@
+"""A small open-loop HTTP/1.1 load generator: Poisson arrivals, latency from intended time.
+
+Each request is due at a time drawn from a seeded Poisson process and is sent then, whatever
+earlier requests are doing (open loop); its latency counts from that intended time, so a
+server that stalls cannot hide the requests that queued meanwhile (no coordinated omission).
+Connections are kept alive and pooled; a request that finds none idle opens a new one, up
+to ``max_conns``, after which it waits for one (and that wait is in its latency).
+
+Run as a process so it can be pinned apart from the server::
+
+    python -m harness.servebench.loadgen '{"port": 8080, "path": "/v1/ner", ...}'
+
+prints one JSON object (:class:`LoadResult` as a dict). Kept dependency-free and minimal on
+purpose: one core of it sends several thousand requests/s, well above what the servers
+under test reach here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import random
+import sys
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["LoadResult", "LoadSpec", "percentile", "run_open_loop"]
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    port: int
+    path: str
+    bodies: list[str]  # request bodies (JSON text), used round-robin
+    rate: float  # requests/s offered
+    duration_s: float
+    host: str = "127.0.0.1"
+    seed: int = 1
+    max_conns: int = 256
+    timeout_s: float = 10.0
+    warmup_s: float = 0.0  # requests due before this are sent but not recorded
+    content_type: str = "application/json"
+
+
+@dataclass
+class LoadResult:
+    rate: float
+    duration_s: float
+    sent: int = 0  # requests due inside the window
+    ok: int = 0  # 200 answers that completed inside the window
+    errors: dict[str, int] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)  # 200s of requests due in window
+    lag_p99_ms: float = 0.0  # how late the generator dispatched (its own health)
+    conns: int = 0
+
+    @property
+    def goodput(self) -> float:
+        return self.ok / self.duration_s if self.duration_s else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies_ms, q)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (``q`` in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100.0 * len(ordered)) - 1))
+    return ordered[k]
+
+
+class _Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+async def _exchange(conn: _Conn, request: bytes, timeout: float) -> tuple[int, bool]:
+    """Send one request, read one response; (status, keep_alive)."""
+    conn.writer.write(request)
+    head = await asyncio.wait_for(conn.reader.readuntil(b"\r\n\r\n"), timeout)
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = 0
+    keep = True
+    chunked = False
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        if key == b"content-length":
+            length = int(value)
+        elif key == b"connection" and value.strip().lower() == b"close":
+            keep = False
+        elif key == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        while True:
+            size = int((await conn.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await conn.reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif length:
+        await asyncio.wait_for(conn.reader.readexactly(length), timeout)
+    return status, keep
+
+
+async def run_open_loop(spec: LoadSpec) -> LoadResult:
+    rng = random.Random(spec.seed)
+    requests = [
+        (
+            f"POST {spec.path} HTTP/1.1\r\nHost: {spec.host}\r\n"
+            f"Content-Type: {spec.content_type}\r\nContent-Length: {len(b.encode())}\r\n\r\n"
+        ).encode()
+        + b.encode()
+        for b in spec.bodies
+    ]
+    total_s = spec.warmup_s + spec.duration_s
+    result = LoadResult(rate=spec.rate, duration_s=spec.duration_s)
+    errors: Counter[str] = Counter()
+    idle: list[_Conn] = []
+    waiting: deque[asyncio.Future[_Conn | None]] = deque()
+    open_conns = 0
+    lags: list[float] = []
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def get_conn() -> _Conn:
+        nonlocal open_conns
+        if idle:
+            return idle.pop()
+        if open_conns < spec.max_conns:
+            open_conns += 1
+            result.conns = max(result.conns, open_conns)
+            try:
+                r, w = await asyncio.open_connection(spec.host, spec.port)
+            except BaseException:
+                open_conns -= 1
+                raise
+            return _Conn(r, w)
+        fut: asyncio.Future[_Conn | None] = loop.create_future()
+        waiting.append(fut)
+        conn = await fut
+        if conn is None:  # a slot was freed by a closed connection
+            return await get_conn()
+        return conn
+
+    def put_conn(conn: _Conn | None) -> None:
+        """Hand ``conn`` (None: a closed one's slot) to the oldest waiter, else keep it idle."""
+        nonlocal open_conns
+        if conn is None:
+            open_conns -= 1
+        while waiting:
+            fut = waiting.popleft()
+            if not fut.done():
+                fut.set_result(conn)
+                return
+        if conn is not None:
+            idle.append(conn)
+
+    async def one(due: float, request: bytes, record: bool) -> None:
+        conn: _Conn | None = None
+        try:
+            conn = await get_conn()
+            status, keep = await _exchange(conn, request, spec.timeout_s)
+            if not keep:
+                conn.close()
+                conn = None
+                put_conn(None)
+            else:
+                put_conn(conn)
+                conn = None
+            done = loop.time()
+            if status == 200:
+                if window_start <= done < window_end:
+                    result.ok += 1  # throughput: answers completed inside the window
+                if record:
+                    result.latencies_ms.append((done - due) * 1000.0)
+            elif record:
+                errors[f"http_{status}"] += 1
+        except TimeoutError:
+            if record:
+                errors["timeout"] += 1
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            if record:
+                errors[type(exc).__name__] += 1
+        finally:
+            if conn is not None:
+                conn.close()
+                put_conn(None)
+
+    start = loop.time() + 0.05
+    window_start = start + spec.warmup_s
+    window_end = window_start + spec.duration_s
+    t = 0.0
+    i = 0
+    while True:
+        t += rng.expovariate(spec.rate)
+        if t >= total_s:
+            break
+        due = start + t
+        now = loop.time()
+        if due > now:
+            await asyncio.sleep(due - now)
+        lags.append(max(0.0, loop.time() - due))
+        record = t >= spec.warmup_s
+        if record:
+            result.sent += 1
+        task = asyncio.ensure_future(one(due, requests[i % len(requests)], record))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        i += 1
+    if tasks:
+        await asyncio.wait(list(tasks), timeout=spec.timeout_s + 1)
+    for task in list(tasks):
+        task.cancel()
+        errors["unfinished"] += 1
+    for conn in idle:
+        conn.close()
+    result.errors = dict(errors)
+    result.lag_p99_ms = percentile([x * 1000 for x in lags], 99)
+    return result
+
+
+def main() -> None:
+    spec = LoadSpec(**json.loads(sys.argv[1]))
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    result = asyncio.run(run_open_loop(spec))
+    out = asdict(result)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

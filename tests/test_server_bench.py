@@ -1,0 +1,123 @@
+"""The serving benchmark's parts: the open-loop generator, percentiles, the KServe twin,
+and ``msai bench serve`` end to end on the fake model (figures are printed, not asserted)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from modelserve.common.testing import http_ready, start_replica, wait_until
+
+from harness.ports import free_port
+from harness.servebench.loadgen import LoadSpec, percentile, run_open_loop
+from harness.servebench.payloads import bodies, json_items, model_item
+
+ROOT = Path(__file__).resolve().parents[1]
+KSERVE_PY = ROOT / ".venv-kserve" / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def fake_port() -> Iterator[int]:
+    port = free_port()
+    proc = start_replica("fake", port, {"MSAI_FAKE_ACCESS_LOG": "0"})
+    try:
+        wait_until(lambda: http_ready(f"http://127.0.0.1:{port}"), timeout=20)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert proc.poll() is not None
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+    assert percentile([7.0], 99) == 7
+    assert percentile([], 50) != percentile([], 50)  # NaN
+
+
+def test_open_loop_sends_on_schedule_and_times_from_intent(fake_port: int) -> None:
+    spec = LoadSpec(
+        port=fake_port,
+        path="/v1/echo",
+        bodies=bodies("fake", 8),
+        rate=200,
+        duration_s=1.0,
+        warmup_s=0.2,
+        seed=5,
+    )
+    result = asyncio.run(run_open_loop(spec))
+    assert 140 <= result.sent <= 260  # Poisson around 200 in one second
+    assert result.errors == {}
+    assert len(result.latencies_ms) == result.sent
+    assert 0 < result.p(50) < 500
+    again = asyncio.run(run_open_loop(spec))
+    assert again.sent == result.sent  # seeded schedule
+
+
+def test_open_loop_counts_refused_connections() -> None:
+    spec = LoadSpec(port=free_port(), path="/", bodies=["{}"], rate=50, duration_s=0.3)
+    result = asyncio.run(run_open_loop(spec))
+    assert result.ok == 0
+    assert sum(result.errors.values()) == result.sent > 0
+
+
+def test_payloads_are_what_the_models_parse() -> None:
+    from modelserve.common.testing import FakeModel
+
+    texts = json_items("ner", 20)
+    assert all(20 <= len(t["text"].split()) <= 35 for t in texts)  # ~30 tokens
+    assert json_items("ner", 5) == json_items("ner", 5)  # seeded
+    fake = FakeModel()
+    assert all(fake.parse_json(model_item("fake", b), "body") for b in json_items("fake", 4))
+
+
+@pytest.mark.slow
+def test_bench_serve_fake_end_to_end(tmp_path: Path) -> None:
+    from harness.servebench.command import bench_serve
+
+    out = tmp_path / "figures.json"
+    result = CliRunner().invoke(
+        bench_serve, ["--model", "fake", "--duration", "1", "--no-kserve", "--json-out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(a) raw runtime offline" in result.output
+    assert "server / (a)" in result.output
+    figures = json.loads(out.read_text())[0]
+    assert figures["msai"]["saturation_rps"] > 0
+    assert figures["offline"]["raw_items_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not KSERVE_PY.exists(), reason="needs .venv-kserve: scripts/setup --kserve")
+def test_kserve_twin_serves_the_same_model(tmp_path: Path) -> None:
+    port = free_port()
+    script = ROOT / "harness" / "servebench" / "kserve_model.py"
+    log = (tmp_path / "kserve.log").open("wb")
+    proc = subprocess.Popen(
+        [str(KSERVE_PY), str(script), "fake", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ready(base) or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, (tmp_path / "kserve.log").read_text()[-2000:]
+        r = httpx.post(f"{base}/v1/models/fake:predict", json={"instances": ["abc"]})
+        assert r.json() == {"predictions": [{"upper": "ABC", "length": 3}]}
+        bad = httpx.post(f"{base}/v1/models/fake:predict", json={"instances": [5]})
+        assert bad.status_code == 400
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
+    assert proc.poll() is not None
