@@ -5,6 +5,7 @@ values.yaml (the file the local platform reads too)."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import helm_python
@@ -334,3 +335,21 @@ def test_argo_workflow_template_keeps_argo_expressions() -> None:
     url = next(e["value"] for e in run_one["script"]["env"] if e["name"] == "URL")
     assert url.startswith("http://orchestrator.pipeline-orchestrator.svc.cluster.local:8080/")
     assert "{{workflow.parameters.pipeline}}" in url
+
+
+def test_every_value_is_commented() -> None:
+    """Each key in values.yaml has a `# --` comment line right above it (helm-docs style;
+    a flow mapping's comment covers its members). `profiles` (game-day overlays) and `local`
+    (read only by the local platform) are documented by their section comment."""
+    undocumented = []
+    section = ""
+    prev = ""
+    for no, line in enumerate((CHART / "values.yaml").read_text().splitlines(), start=1):
+        m = re.match(r"^(\s*)([A-Za-z0-9_.-]+):", line)
+        if m and not m.group(1):
+            section = m.group(2)
+        if m and section not in {"profiles", "local"} and not prev.lstrip().startswith("#"):
+            undocumented.append(f"values.yaml:{no}: {line.strip()}")
+        if line.strip():
+            prev = line
+    assert not undocumented, "\n".join(undocumented)
