@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.errors import PlatformError
+from harness.errors import ConfigError, PlatformError
 from harness.gates import evaluate_run
 from harness.ports import free_port
 from harness.record import RunRecord, read_events
@@ -170,3 +170,50 @@ def test_progress_lines_and_quiet_in_ci(monkeypatch: pytest.MonkeyPatch) -> None
     silent = io.StringIO()
     Progress(2, 1, enabled=False, out=silent).second(Bucket(0, ALL, sent=len(sched)))
     assert silent.getvalue() == ""
+
+
+def test_a_scenario_load_block_runs_and_replays_exactly(server: EchoServer, tmp_path: Path) -> None:
+    from harness.platform.base import Endpoint
+    from loadtests import plan_load, run_spec
+
+    endpoints = {
+        "ner": Endpoint("ner", server.url, "ner"),
+        "vision": Endpoint("vision", server.url, "vision"),
+    }
+    spec = {
+        "shape": "step",
+        "steps": [{"rate": 20, "for": 1}, {"rate": 60, "for": 1}],
+        "seed": 4,
+        "timeout": "2s",
+    }
+    with RunRecord(tmp_path / "first") as rec:
+        first = run_spec(spec, endpoints, record=rec, source="s.yaml", progress=False)
+        rec.close("pass")
+    assert set(first.schedule.routes) == {"ner", "vision"}  # default mix: what is offered
+    assert first.summary().completed == len(first.schedule)
+    replay = plan_load({"replay": str(tmp_path / "first" / "arrivals.json")}, endpoints)
+    assert (replay.schedule.t_us == first.schedule.t_us).all()
+    assert (replay.schedule.payload == first.schedule.payload).all()
+    assert replay.settings.timeout_s == load_settings_from_env().timeout_s
+    assert plan_load(spec, endpoints).settings.timeout_s == 2.0
+    with pytest.raises(ConfigError, match=r"load\.workers"):
+        plan_load({**spec, "workers": -1}, endpoints, source="s.yaml")
+    with pytest.raises(ConfigError, match=r"load\.mix"):
+        plan_load({"rate": 1, "duration": 1}, {"orchestrator": server.url})
+    with pytest.raises(ConfigError, match="no such file"):
+        plan_load({"replay": str(tmp_path / "none.json")}, endpoints)
+
+
+def test_importing_loadtests_patches_nothing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, loadtests, loadtests.runner, loadtests.bench;"
+        "bad = [m for m in ('gevent', 'locust') if m in sys.modules];"
+        "assert not bad, bad"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
