@@ -94,3 +94,15 @@ def test_generator_lists_every_panel_expression() -> None:
     by_uid = {d["uid"]: d for d in _dashboards()}
     for model in gen.DASHBOARDS:
         assert gen.panel_expressions(model) == [e for _, e in _targets(by_uid[model.uid])]
+
+
+def test_all_expressions_for_game_days_parse(tmp_path: Path) -> None:
+    """`generate.py --exprs` (what a game day queries on the local Prometheus) lists every
+    rule and panel expression, with Grafana variables substituted, and each one parses."""
+    exprs = generator().all_expressions()
+    n_rules = sum(len(rules(p)) for p in RULE_FILES)
+    n_panels = sum(len(_targets(d)) for d in _dashboards())
+    assert len(exprs) == n_rules + n_panels
+    assert not [e for e in exprs.values() if "$" in e]
+    proc = parse_check(exprs, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

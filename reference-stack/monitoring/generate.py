@@ -3,6 +3,7 @@
 
     python reference-stack/monitoring/generate.py          # write dashboards + chart copies
     python reference-stack/monitoring/generate.py --check  # exit 1 if anything is stale
+    python reference-stack/monitoring/generate.py --exprs  # every PromQL expression, as JSON
 
 Writes ``dashboards/<uid>.json`` (Model Serving Overview, Model Performance, Canary,
 Infrastructure) and copies the rule files, Alertmanager routes and dashboards byte for byte
@@ -10,7 +11,9 @@ into ``charts/modelserve/files/monitoring/``: Helm's ``.Files.Get`` cannot read 
 chart, so the chart carries a copy and ``tests/test_monitoring_sync.py`` proves it equal.
 
 Panel queries use two template variables only, ``$service`` and ``$__rate_interval``, so a
-test can substitute them and let promtool parse every expression.
+test can substitute them and let promtool parse every expression. ``--exprs`` lists every
+expression of the rules and dashboards (variables substituted) for a game day to query
+against the local platform's Prometheus.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "HERE",
     "Dashboard",
     "Panel",
+    "all_expressions",
     "dashboard_json",
     "expected_files",
     "main",
@@ -520,6 +524,33 @@ def panel_expressions(dash: Dashboard) -> list[str]:
     return [expr for panel in dash.panels for expr, _ in panel.exprs]
 
 
+#: Values for the dashboards' template variables when an expression is run outside Grafana.
+TEMPLATE_VALUES = {"$__rate_interval": "1m", "$service": ".*"}
+
+
+def all_expressions() -> dict[str, str]:
+    """Every PromQL expression of the rule files and dashboards, keyed by where it is
+    (``alert:Name``, ``record:name``, ``<dashboard uid>/<panel title>/<refId>``)."""
+    import yaml  # only here: the generator itself needs the standard library only
+
+    out: dict[str, str] = {}
+    for name in ("recording.rules.yaml", "alerts.rules.yaml"):
+        for group in yaml.safe_load((HERE / name).read_text())["groups"]:
+            for rule in group["rules"]:
+                key = f"alert:{rule['alert']}" if "alert" in rule else f"record:{rule['record']}"
+                while key in out:  # a recorded name may have several rules
+                    key += "'"
+                out[key] = str(rule["expr"])
+    for dash in DASHBOARDS:
+        for panel in dash.panels:
+            for i, (expr, _) in enumerate(panel.exprs):
+                concrete = expr
+                for var, value in TEMPLATE_VALUES.items():
+                    concrete = concrete.replace(var, value)
+                out[f"{dash.uid}/{panel.title}/{chr(ord('A') + i)}"] = concrete
+    return out
+
+
 def _render(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
@@ -546,7 +577,13 @@ def _write_atomic(path: Path, body: bytes) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="report stale files, write none")
+    parser.add_argument(
+        "--exprs", action="store_true", help="print every rule and panel expression as JSON"
+    )
     args = parser.parse_args(argv)
+    if args.exprs:
+        print(json.dumps(all_expressions(), indent=2))
+        return 0
     files = expected_files()
     stale = [p for p, body in files.items() if not p.is_file() or p.read_bytes() != body]
     if args.check:
