@@ -8,6 +8,7 @@ injects, and teardown proves no process is left behind.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import socket
 import time
@@ -36,6 +37,7 @@ OVERRIDES: dict[str, Any] = {
     "vision.autoscaling.keda.enabled": True,
     "vision.autoscaling.keda.cooldownPeriod": 3,
     "vision.autoscaling.keda.pollingInterval": 1,
+    "ner.autoscaling.hpa.behavior.scaleDown.stabilizationWindowSeconds": 2,
 }
 
 
@@ -235,19 +237,99 @@ def test_kill_is_reconciled(stack: Stack) -> None:
     stack.remember_pids()
 
 
-def test_drain_moves_replicas_and_revert_uncordons(stack: Stack) -> None:
+class _Traffic:
+    """Requests through the gateway in a loop on a thread; every status is kept."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url = url
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            req = urllib.request.Request(self.url, headers={"x-sleep-ms": "30"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    self.statuses.append(resp.status)
+            except urllib.error.HTTPError as exc:
+                self.statuses.append(exc.code)
+            except OSError:
+                self.statuses.append(0)
+
+    def __enter__(self) -> _Traffic:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join(timeout=15)
+
+
+def test_drain_moves_replicas_without_failing_requests(stack: Stack) -> None:
     node = _stable(stack, "ner")[0].node
-    inj = stack.p.drain(node)
-    _wait(
-        "replicas off the drained node",
-        lambda: (
-            all(r.node != node for r in stack.p.replicas("ner"))
-            and any(r.ready for r in _stable(stack, "ner"))
-        ),
-    )
+    with _Traffic(stack.url("ner") + "/x") as traffic:
+        time.sleep(0.3)
+        inj = stack.p.drain(node)
+        _wait(
+            "replicas off the drained node",
+            lambda: (
+                all(r.node != node for r in stack.p.replicas("ner"))
+                and any(r.ready for r in _stable(stack, "ner"))
+            ),
+        )
+        time.sleep(0.5)
+    assert len(traffic.statuses) > 20
+    assert set(traffic.statuses) == {200}, collections.Counter(traffic.statuses)
     assert not next(n for n in stack.p.nodes() if n.name == node).schedulable
     stack.p.revert(inj)
     assert next(n for n in stack.p.nodes() if n.name == node).schedulable
+    stack.remember_pids()
+
+
+def test_rebalance_recommendation_drains_the_node(stack: Stack) -> None:
+    node = _stable(stack, "ner")[0].node
+    inj = stack.p.rebalance_recommendation(node)
+    _wait(
+        "the node cordoned",
+        lambda: not next(n for n in stack.p.nodes() if n.name == node).schedulable,
+        timeout=5,
+    )
+    _wait("ner off the node", lambda: all(r.node != node for r in stack.p.replicas("ner")))
+    stack.p.revert(inj)
+    assert next(n for n in stack.p.nodes() if n.name == node).schedulable
+    stack.remember_pids()
+
+
+def test_hpa_scales_on_pending_requests(stack: Stack) -> None:
+    import threading
+
+    rep = _stable(stack, "ner")[0]
+
+    def slow() -> None:
+        for _ in range(3):
+            req = urllib.request.Request(rep.url + "/x", headers={"x-sleep-ms": "2000"})
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(req, timeout=10).read()
+
+    threads = [threading.Thread(target=slow, daemon=True) for _ in range(20)]
+    for t in threads:
+        t.start()
+    # 20 pending on one replica, target 8: ceil(1 * 20/8) = 3, limited to +2 per 15 s -> 3
+    _wait(
+        "the HPA to scale ner up", lambda: stack.p.state()["desired"]["ner/stable"] >= 2, timeout=15
+    )
+    _wait("new ner replicas ready", lambda: sum(r.ready for r in _stable(stack, "ner")) >= 2)
+    for t in threads:
+        t.join(timeout=30)
+    # load gone: back to minReplicas after the 2 s stabilization window (1 Pod per 15 s)
+    _wait(
+        "the HPA to scale ner down",
+        lambda: stack.p.state()["desired"]["ner/stable"] == 1,
+        timeout=40,
+    )
     stack.remember_pids()
 
 
@@ -320,6 +402,18 @@ def test_partition_gateway_from_a_service(stack: Stack) -> None:
     _wait("route back", lambda: _get(stack.url("ner") + "/x")[0] == 200, timeout=5)
     with pytest.raises(FaultError, match="known pairs"):
         stack.p.partition("ner", "vision")
+
+
+def test_partition_a_service_from_s3(stack: Stack) -> None:
+    link = stack.p.state()["links"]["ner->s3"]
+    url = f"http://127.0.0.1:{link}/modelserve-artifacts?versioning"
+    assert _get(url)[0] == 200
+    inj = stack.p.partition("ner", "s3", duration_s=30)
+    with pytest.raises(OSError, match="timed out"):
+        urllib.request.urlopen(url, timeout=0.5)  # black-holed, as a partition drops packets
+    stack.p.revert(inj)
+    assert _get(url)[0] == 200
+    assert not stack.p.state()["injections"]
 
 
 def test_backup_and_restore_postgresql(stack: Stack) -> None:

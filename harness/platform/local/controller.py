@@ -400,13 +400,17 @@ class Controller:
         if service == "orchestrator":
             env[prefix + "REDIS_URL"] = f"redis://{LOOPBACK}:{self.links.port(service, 'redis')}/0"
             pg = self.links.port(service, "postgresql")
-            env[prefix + "DATABASE_URL"] = (
-                f"postgresql://postgres@{LOOPBACK}:{pg}/{self.values.deps.postgresql_database}"
+            db = self.values.deps.postgresql_database
+            env[prefix + "POSTGRES_DSN"] = f"postgresql://postgres@{LOOPBACK}:{pg}/{db}"
+            env[prefix + "REPLICA_ID"] = name
+            if "leaseSeconds" in raw:
+                env[prefix + "LEASE_S"] = str(raw["leaseSeconds"])
+            # Model services through per-pair links into the gateway (partitionable).
+            env[prefix + "SERVICES"] = ",".join(
+                f"{o}=http://{LOOPBACK}:{self.links.port(service, o)}/{o}"
+                for o in self.services
+                if o != "orchestrator"
             )
-            for other in self.services:
-                if other != "orchestrator":
-                    port = self.links.port(service, other)
-                    env[f"{prefix}{other.upper()}_URL"] = f"http://{LOOPBACK}:{port}/{other}"
         return env
 
     def _schedule(self, service: str) -> str | None:
@@ -723,13 +727,14 @@ class Controller:
         if service not in self.services:
             raise FaultError(f"unknown service {service!r}; services: {', '.join(self.services)}")
         with self.lock:
+            # Stable before canary, oldest first: what "kill a replica of ner" usually means.
             victims = sorted(
                 (
                     r
                     for r in self.replicas.values()
                     if r.service == service and r.phase == "running"
                 ),
-                key=lambda r: r.name,
+                key=lambda r: (r.version != "stable", r.started, r.name),
             )[:count]
             for r in victims:
                 if graceful:
@@ -1149,9 +1154,7 @@ def _module_exists(name: str) -> bool:
 
 def _has_orchestrator() -> bool:
     # The orchestrator joins the stack once its server module exists.
-    return _module_exists("modelserve.orchestrator.app") or _module_exists(
-        "modelserve.orchestrator.server"
-    )
+    return _module_exists("modelserve.orchestrator.api")
 
 
 def _initial_replicas(s: ServiceValues) -> int:
