@@ -169,8 +169,12 @@ class Batcher(Generic[In, Out]):
         now = time.monotonic()
         items = [_Item(v, now, now + deadline_s, loop.create_future()) for v in values]
         with self._cond:
+            was_empty = not self._queue
             self._queue.extend(items)
-            self._cond.notify()
+            # Wake the thread only when it can act: it waits for a first item, then for a
+            # full batch or the delay (a timed wait). Needless wake-ups cost a GIL hand-off.
+            if was_empty or len(self._queue) >= self.settings.max_batch_size:
+                self._cond.notify()
         self._metrics.set_pending(self.pending)
         try:
             results = await asyncio.gather(*(i.future for i in items), return_exceptions=True)
