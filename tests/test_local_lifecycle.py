@@ -127,3 +127,40 @@ def test_port_in_use_error_type() -> None:
         s.listen()
         with pytest.raises(PortInUse):
             check_free(s.getsockname()[1])
+
+
+def _msai(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_cli_up_status_logs_down_across_processes(home: Path) -> None:
+    up = _msai("up", "--profile", "minimal", "--set", "vision.enabled=false")
+    assert up.returncode == 0, up.stderr
+    assert "gateway" in up.stdout
+    assert "ner-stable-0" in up.stdout
+    status = _msai("status")
+    assert "phase ready" in status.stdout
+    assert "ner-stable-0" in status.stdout
+    logs = _msai("logs", "envoy")
+    assert logs.returncode == 0
+    assert "envoy.log" in logs.stdout
+    bad = _msai("logs", "nope")
+    assert bad.returncode == 4
+    assert "no logs for 'nope'" in bad.stderr
+    down = _msai("down")
+    assert down.returncode == 0
+    assert "stopped" in down.stdout
+    assert "not running" in _msai("status").stdout
+
+
+def test_cli_up_with_a_bad_value_names_the_field(home: Path) -> None:
+    out = _msai("up", "--set", "ner.replicas=lots")
+    assert out.returncode == 4
+    assert "ner.replicas" in out.stderr
+    assert "values.yaml" in out.stderr

@@ -21,7 +21,7 @@ from harness.platform.local.envoy import write_atomic
 from harness.platform.local.probe import http_status, wait_for
 from harness.platform.local.prometheus import monitoring_dir
 from harness.platform.local.supervisor import Ledger, Supervised, spawn
-from harness.platform.local.values import LocalValues
+from harness.platform.local.values import LocalValues, parse_duration
 from harness.ports import LOOPBACK
 
 __all__ = ["Alertmanager", "local_config", "routes_file"]
@@ -43,11 +43,15 @@ def _receivers_in(route: dict[str, Any]) -> set[str]:
 
 
 def _shorten(route: dict[str, Any], local: LocalValues) -> None:
-    for key, value in (
+    """Cap each route's timers at the local values (a shorter one, like 0s, stays)."""
+    for key, cap in (
         ("group_wait", local.alert_group_wait_s),
         ("group_interval", local.alert_group_interval_s),
         ("repeat_interval", local.alert_repeat_interval_s),
     ):
+        value = cap
+        if key in route:
+            value = min(cap, parse_duration(route[key], field_=f"route.{key}"))
         if key in route or "receiver" in route:
             route[key] = f"{value:g}s"
     for child in route.get("routes", []) or []:

@@ -234,6 +234,23 @@ class LocalPlatform:
         result: list[dict[str, Any]] = self._call("GET", f"/alerts?since={since}", timeout=10)
         return result
 
+    def events(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The controller's events (``t``, ``kind`` and fields): replica_start / ready / exit /
+        stop / kill, scale (from_replicas, to_replicas, reason), node_drain, node_terminated,
+        node_replaced, cold_start (service, seconds), fault_start / fault_rollback, backup,
+        restore, model_upload, ready, error. Read from ``events.jsonl``."""
+        out = []
+        try:
+            lines = (self.home / "events.jsonl").read_text().splitlines()
+        except OSError:
+            return []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                row = json.loads(line)
+                if row.get("t", 0) >= since:
+                    out.append(row)
+        return out
+
     # ------------------------------------------------------------------ faults
     def kill(self, service: str, count: int = 1, *, graceful: bool = False) -> list[str]:
         return list(self._post("/kill", {"service": service, "count": count, "graceful": graceful}))
