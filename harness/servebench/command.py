@@ -329,6 +329,11 @@ def bench_serve(models: str, duration: float, kserve: bool, json_out: Path | Non
         for kind in kinds:
             results.append(_run_model(kind, duration, kserve, Path(tmp)))
     click.echo("")
+    load1, load5, _ = os.getloadavg()
+    click.echo(
+        f"machine: {os.cpu_count()} CPUs, load average {load1:.1f} (1 min) {load5:.1f} "
+        f"(5 min) at the end; figures from a shared machine vary with that load"
+    )
     for r in results:
         for line in _report(r):
             click.echo(line)
