@@ -8,11 +8,12 @@ Each metric gets a seeded bootstrap confidence interval for the relative change
 * ``inconclusive``: otherwise (no data, too few samples, or a change that the data cannot
   tell apart from noise or from the threshold).
 
-Latency comes from the HDR histograms of ``load_summary`` when both runs have them (every
-request counts: the histogram is resampled as a multinomial); otherwise from the per-second
-buckets (each second's quantile is one observation, resampled). Throughput and error ratio
-are resampled per second. Seconds are treated as independent, which understates the width
-under strong autocorrelation; the threshold guards against calling small drifts.
+Seconds of a run are not independent (a fault, a scale-up, a GC pause lasts several), so
+resampling is by moving blocks of consecutive seconds (block length ~ n^(1/3)). Latency, best
+first: per-second HDR histograms (what the load generator writes; every request counts and
+the seconds are block-resampled), else the run's HDR histogram (requests resampled as if
+independent: narrower intervals), else each second's quantile as one observation. Throughput
+and error ratio come from the per-second counts.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _UNIT_TO_MS = {"us": 1e-3, "ms": 1.0, "ns": 1e-6, "s": 1e3}
 _MIN_BUCKETS = 5
 _MIN_SAMPLES = 20
 _QUANTILES = (50, 95, 99)
+_BIN = float(np.log1p(0.005))
 
 
 @dataclass(frozen=True)
@@ -163,28 +165,53 @@ def _latency(
     threshold: float,
 ) -> list[MetricComparison]:
     metrics = [f"p{q}_ms" for q in _QUANTILES]
+
+    def finish(
+        points: tuple[list[float], list[float]],
+        boots: tuple[list[np.ndarray[Any, Any]], list[np.ndarray[Any, Any]]],
+        method: str,
+    ) -> list[MetricComparison]:
+        return [
+            _finish(
+                route,
+                m,
+                points[1][i],
+                points[0][i],
+                boots[1][i],
+                boots[0][i],
+                confidence,
+                threshold,
+                False,
+                method,
+            )
+            for i, m in enumerate(metrics)
+        ]
+
+    per_second = _second_histograms(current, route), _second_histograms(baseline, route)
+    if per_second[0] is not None and per_second[1] is not None:
+        (cv, cm), (bv, bm) = _common_bins(per_second[0], per_second[1])
+        if cm.sum() < _MIN_SAMPLES or bm.sum() < _MIN_SAMPLES:
+            return [_nodata(route, m, "hdr", "fewer than 20 requests in a run") for m in metrics]
+        if len(cm) >= _MIN_BUCKETS and len(bm) >= _MIN_BUCKETS:
+            length = _block_length(min(len(cm), len(bm)))
+            return finish(
+                (_quantiles(cv, cm.sum(axis=0)), _quantiles(bv, bm.sum(axis=0))),
+                (
+                    _matrix_boot(cv, cm, rng, resamples, length),
+                    _matrix_boot(bv, bm, rng, resamples, length),
+                ),
+                f"hdr per second, {length} s block bootstrap",
+            )
     cur_h, base_h = _histogram(current, route), _histogram(baseline, route)
     if cur_h is not None and base_h is not None:
         (cv, cc), (bv, bc) = cur_h, base_h
         if cc.sum() < _MIN_SAMPLES or bc.sum() < _MIN_SAMPLES:
             return [_nodata(route, m, "hdr", "fewer than 20 requests in a run") for m in metrics]
-        boot_c = _hist_boot(cv, cc, rng, resamples)
-        boot_b = _hist_boot(bv, bc, rng, resamples)
-        return [
-            _finish(
-                route,
-                m,
-                _hist_quantile(bv, bc, q),
-                _hist_quantile(cv, cc, q),
-                boot_b[i],
-                boot_c[i],
-                confidence,
-                threshold,
-                False,
-                "hdr",
-            )
-            for i, (m, q) in enumerate(zip(metrics, _QUANTILES, strict=True))
-        ]
+        return finish(
+            (_quantiles(cv, cc), _quantiles(bv, bc)),
+            (_hist_boot(cv, cc, rng, resamples), _hist_boot(bv, bc, rng, resamples)),
+            "hdr (requests resampled as independent)",
+        )
     out = []
     for m, q in zip(metrics, _QUANTILES, strict=True):
         cur_s = [v for b in current.route_buckets(route) if (v := _bq(b, q)) is not None]
@@ -193,8 +220,9 @@ def _latency(
             out.append(_nodata(route, m, "buckets", "fewer than 5 seconds with latency in a run"))
             continue
         c, b = np.asarray(cur_s), np.asarray(base_s)
-        boot_c = np.median(c[rng.integers(0, len(c), (resamples, len(c)))], axis=1)
-        boot_b = np.median(b[rng.integers(0, len(b), (resamples, len(b)))], axis=1)
+        length = _block_length(min(len(c), len(b)))
+        boot_c = np.median(c[_block_indices(rng, len(c), resamples, length)], axis=1)
+        boot_b = np.median(b[_block_indices(rng, len(b), resamples, length)], axis=1)
         out.append(
             _finish(
                 route,
@@ -206,10 +234,36 @@ def _latency(
                 confidence,
                 threshold,
                 False,
-                "buckets (median of per-second quantiles)",
+                f"median of per-second quantiles, {length} s block bootstrap",
             )
         )
     return out
+
+
+def _block_length(n: int) -> int:
+    root: float = n ** (1 / 3)
+    return max(1, round(root))
+
+
+def _block_indices(
+    rng: np.random.Generator, n: int, resamples: int, length: int
+) -> np.ndarray[Any, Any]:
+    """Moving-block bootstrap: rows of n indices made of runs of ``length`` seconds."""
+    length = min(length, n)
+    blocks = -(-n // length)
+    starts = rng.integers(0, n - length + 1, (resamples, blocks))
+    idx = (starts[:, :, None] + np.arange(length)[None, None, :]).reshape(resamples, -1)
+    return idx[:, :n]
+
+
+def _block_weights(
+    rng: np.random.Generator, n: int, resamples: int, length: int
+) -> np.ndarray[Any, Any]:
+    """How often each second is drawn in each resample (resamples x n)."""
+    idx = _block_indices(rng, n, resamples, length)
+    weights = np.zeros((resamples, n), dtype=np.float64)
+    np.add.at(weights, (np.arange(resamples)[:, None], idx), 1.0)
+    return weights
 
 
 def _ratio_metric(
@@ -232,9 +286,11 @@ def _ratio_metric(
         d = float(a[1].sum())
         return float(a[0].sum()) / d if d else 0.0
 
+    length = _block_length(min(len(cur[0]), len(base[0])))
+
     def boot(a: _Arrays) -> np.ndarray[Any, Any]:
-        idx = rng.integers(0, len(a[0]), (resamples, len(a[0])))
-        num, den = a[0][idx].sum(axis=1), a[1][idx].sum(axis=1)
+        w = _block_weights(rng, len(a[0]), resamples, length)
+        num, den = w @ a[0], w @ a[1]
         return np.asarray(np.divide(num, den, out=np.zeros_like(num), where=den > 0))
 
     return _finish(
@@ -247,7 +303,7 @@ def _ratio_metric(
         confidence,
         threshold,
         higher_is_better,
-        "buckets (per-second bootstrap)",
+        f"per-second counts, {length} s block bootstrap",
     )
 
 
@@ -309,19 +365,37 @@ def decode_histogram(
     summary: LoadSummary, run: RunData
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(values in ms, counts) of a load_summary's HDR histogram."""
-    scale = _UNIT_TO_MS.get(summary.histogram_unit)
     where = f"{run.directory / 'events.jsonl'} (load_summary route {summary.route})"
+    return _coarsen(*_decode(summary.histogram or "", summary.histogram_unit, where))
+
+
+def _decode(text: str, unit: str, where: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    scale = _UNIT_TO_MS.get(unit)
     if scale is None:
-        raise RecordError(where, f"histogram_unit {summary.histogram_unit!r} is not us/ms/ns/s")
+        raise RecordError(where, f"histogram_unit {unit!r} is not us/ms/ns/s")
     try:
-        h = HdrHistogram.decode(summary.histogram)
+        h = HdrHistogram.decode(text)
     except Exception as exc:  # hdrh raises bare ValueError/zlib errors for bad payloads
         raise RecordError(where, f"histogram is not a base64 HDR histogram ({exc})") from exc
-    values, counts = [], []
-    for item in h.get_recorded_iterator():
-        values.append(item.value_iterated_to * scale)
-        counts.append(item.count_added_in_this_iter_step)
-    return _coarsen(np.asarray(values, dtype=float), np.asarray(counts, dtype=np.int64))
+    # What hdrh's recorded-value iterator yields (highest equivalent value, count per
+    # non-empty bin), computed on the counts array at once: the iterator walks every bin
+    # in Python and took seconds for a run's worth of per-second histograms.
+    counts = np.ctypeslib.as_array(h.counts)[: h.counts_len].astype(np.int64)
+    idx = np.nonzero(counts)[0]
+    bucket = (idx >> h.sub_bucket_half_count_magnitude) - 1
+    sub = (idx & (h.sub_bucket_half_count - 1)) + h.sub_bucket_half_count
+    first = bucket < 0
+    sub = np.where(first, sub - h.sub_bucket_half_count, sub)
+    bucket = np.where(first, 0, bucket)
+    shift = bucket + h.unit_magnitude
+    highest = (sub.astype(np.int64) << shift) + (np.int64(1) << shift) - 1
+    return highest.astype(float) * scale, counts[idx]
+
+
+def _keys(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Log bins of ~0.5 % width (ceil: a bin's value is never below what it holds)."""
+    keys: np.ndarray[Any, Any] = np.ceil(np.log(np.maximum(values, 1e-9)) / _BIN - 1e-9)
+    return keys.astype(np.int64)
 
 
 def _coarsen(
@@ -331,7 +405,7 @@ def _coarsen(
     the bootstrap's cost bounded for long runs (thousands of HDR bins -> a few hundred)."""
     if len(values) == 0:
         return values, counts
-    keys = np.round(np.log(np.maximum(values, 1e-9)) / np.log1p(0.005)).astype(np.int64)
+    keys = _keys(values)
     uniq, inverse = np.unique(keys, return_inverse=True)
     merged = np.zeros(len(uniq), dtype=np.int64)
     np.add.at(merged, inverse, counts)
@@ -340,10 +414,70 @@ def _coarsen(
     return top, merged
 
 
-def _hist_quantile(values: np.ndarray[Any, Any], counts: np.ndarray[Any, Any], q: int) -> float:
+def _quantiles(values: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> list[float]:
     cum = np.cumsum(counts)
-    idx = int(np.searchsorted(cum, q / 100 * cum[-1], side="left"))
-    return float(values[min(idx, len(values) - 1)])
+    out = []
+    for q in _QUANTILES:
+        idx = int(np.searchsorted(cum, q / 100 * cum[-1], side="left"))
+        out.append(float(values[min(idx, len(values) - 1)]))
+    return out
+
+
+def _matrix_boot(
+    values: np.ndarray[Any, Any],
+    matrix: np.ndarray[Any, Any],
+    rng: np.random.Generator,
+    resamples: int,
+    length: int,
+) -> list[np.ndarray[Any, Any]]:
+    """Quantiles of block-resampled seconds: each resample merges its seconds' histograms."""
+    merged = _block_weights(rng, matrix.shape[0], resamples, length) @ matrix
+    cum = np.cumsum(merged, axis=1)
+    total = cum[:, -1:]
+    out = []
+    for q in _QUANTILES:
+        idx = (cum < (q / 100 * total)).sum(axis=1)
+        out.append(values[np.minimum(idx, len(values) - 1)])
+    return out
+
+
+def _second_histograms(run: RunData, route: str) -> list[dict[int, int]] | None:
+    """Per second of ``route``: log-bin key -> count; None unless every second that
+    completed requests carries a histogram."""
+    out: list[dict[int, int]] = []
+    src = str(run.directory / "events.jsonl")
+    for b in run.route_buckets(route):
+        if b.histogram is None:
+            if b.completed:
+                return None
+            out.append({})
+            continue
+        where = f"{src} (load_bucket route {route} second {b.second})"
+        values, counts = _decode(b.histogram, b.histogram_unit, where)
+        keys = _keys(values)
+        row: dict[int, int] = {}
+        for k, c in zip(keys.tolist(), counts.tolist(), strict=True):
+            row[k] = row.get(k, 0) + c
+        out.append(row)
+    return out or None
+
+
+def _common_bins(
+    a: list[dict[int, int]], b: list[dict[int, int]]
+) -> tuple[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]], ...]:
+    """Both runs' seconds as count matrices over one shared, sorted set of bins."""
+    keys = sorted({k for row in (*a, *b) for k in row})
+    col = {k: i for i, k in enumerate(keys)}
+    values = np.exp(np.asarray(keys, dtype=float) * _BIN)
+
+    def matrix(rows: list[dict[int, int]]) -> np.ndarray[Any, Any]:
+        m = np.zeros((len(rows), len(keys)), dtype=np.float64)
+        for i, row in enumerate(rows):
+            for k, c in row.items():
+                m[i, col[k]] = c
+        return m
+
+    return (values, matrix(a)), (values, matrix(b))
 
 
 def _hist_boot(

@@ -45,6 +45,9 @@ class LoadBucket:
     p99_ms: float | None
     lag_p99_ms: float | None = None
     """How late the generator sent (p99, ms): large values mean it did not keep up."""
+    histogram: str | None = None
+    """This second's HDR histogram (base64), values in ``histogram_unit``."""
+    histogram_unit: str = "us"
 
     @property
     def error_count(self) -> int:
@@ -384,6 +387,8 @@ def bucket_from_fields(data: Mapping[str, Any], where: str) -> LoadBucket:
         p95_ms=_opt_float(data.get("p95_ms"), where, "p95_ms"),
         p99_ms=_opt_float(data.get("p99_ms"), where, "p99_ms"),
         lag_p99_ms=_opt_float(data.get("lag_p99_ms"), where, "lag_p99_ms"),
+        histogram=_opt_str(data.get("histogram"), where, "histogram"),
+        histogram_unit=str(data.get("histogram_unit", "us")),
     )
 
 
@@ -472,6 +477,12 @@ def _float(value: Any, where: str, name: str) -> float:
 
 def _opt_float(value: Any, where: str, name: str) -> float | None:
     return None if value is None else _float(value, where, name)
+
+
+def _opt_str(value: Any, where: str, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise RecordError(where, f"{name} must be a string (base64), not {type(value).__name__}")
+    return value
 
 
 def _opt_int(value: Any, where: str, line: int, name: str) -> int | None:

@@ -345,8 +345,13 @@ def _emit_bucket(
     errors: dict[str, int],
 ) -> None:
     q: list[float | None] = [None, None, None]
+    hist = None
     if len(lat):
         q = [round(float(v), 3) for v in np.percentile(lat, [50, 95, 99])]
+        h = HdrHistogram(1, 60_000_000, 2)  # per second: 2 digits, as the load generator
+        for v in lat:
+            h.record_value(max(1, int(v * 1000)))
+        hist = h.encode().decode("ascii")
     rec.emit(
         "load_bucket",
         t=t_bucket + 1.02,
@@ -359,6 +364,8 @@ def _emit_bucket(
         p50_ms=q[0],
         p95_ms=q[1],
         p99_ms=q[2],
+        histogram=hist,
+        histogram_unit="us",
     )
 
 
