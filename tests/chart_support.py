@@ -60,6 +60,8 @@ def render(values: dict[str, Any]) -> list[dict[str, Any]]:
         chart.close()
     objs: list[dict[str, Any]] = []
     for path in sorted(out):
+        if not path.endswith(".yaml"):
+            continue  # NOTES.txt
         for doc in yaml.safe_load_all(out[path]):
             if doc:
                 objs.append(doc)

@@ -353,3 +353,14 @@ def test_every_value_is_commented() -> None:
         if line.strip():
             prev = line
     assert not undocumented, "\n".join(undocumented)
+
+
+def test_notes_name_the_secrets_to_create() -> None:
+    chart = helm_python.Chart.load(CHART)
+    try:
+        notes = chart.render(values_for("dev"), name="modelserve", namespace="default")
+    finally:
+        chart.close()
+    text = notes["modelserve/templates/NOTES.txt"]
+    assert "create secret generic modelserve-postgresql" in text
+    assert "create secret generic modelserve-admin-token" in text  # dev turns fault hooks on
