@@ -590,13 +590,16 @@ def _load_summary(run: RunData) -> str:
             f"<tr><td>{escape(s.route)}</td><td class='num'>{s.sent}</td>"
             f"<td class='num'>{s.completed}</td><td class='num'>{s.error_count}</td>"
             f"<td class='num'>{_NONE if ratio is None else f'{ratio:.3%}'}</td>"
-            f"<td class='num'>{_num(s.rate_rps, 4)}</td><td class='num'>{_num(s.p50_ms, 4)}</td>"
+            f"<td class='num'>{_num(s.rate_rps, 4)}</td>"
+            f"<td class='num'>{_num(s.throughput_rps, 4)}</td>"
+            f"<td class='num'>{_num(s.p50_ms, 4)}</td>"
             f"<td class='num'>{_num(s.p95_ms, 4)}</td><td class='num'>{_num(s.p99_ms, 4)}</td>"
             f"<td class='num'>{_num(s.max_ms, 4)}</td></tr>"
         )
     return (
         '<table id="load-summary"><tr><th>route</th><th>sent</th><th>completed</th>'
-        "<th>errors</th><th>error ratio</th><th>rate (req/s)</th><th>p50 ms</th><th>p95 ms</th>"
+        "<th>errors</th><th>error ratio</th><th>sent/s</th><th>completed/s</th><th>p50 ms</th>"
+        "<th>p95 ms</th>"
         "<th>p99 ms</th><th>max ms</th></tr>" + "".join(rows) + "</table>"
     )
 

@@ -72,11 +72,12 @@ def render_markdown(run: RunData, comparison: Comparison | None = None) -> str:
             "",
             "### Load",
             "",
-            "| route | sent | errors | rate req/s | p50 ms | p95 ms | p99 ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| route | sent | errors | sent/s | completed/s | p50 ms | p95 ms | p99 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         lines += [
-            f"| {s.route} | {s.sent} | {s.error_count} | {_num(s.rate_rps)} | {_num(s.p50_ms)} "
+            f"| {s.route} | {s.sent} | {s.error_count} | {_num(s.rate_rps)} "
+            f"| {_num(s.throughput_rps)} | {_num(s.p50_ms)} "
             f"| {_num(s.p95_ms)} | {_num(s.p99_ms)} |"
             for s in run.summaries
         ]

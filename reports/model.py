@@ -68,6 +68,8 @@ class LoadSummary:
     histogram: str | None
     """HDR histogram, base64 (``HdrHistogram.encode``); values in ``histogram_unit``."""
     histogram_unit: str = "us"
+    throughput_rps: float | None = None
+    """Completed per second (``rate_rps`` is sent per second)."""
 
     @property
     def error_count(self) -> int:
@@ -410,6 +412,7 @@ def summary_from_fields(ev: Mapping[str, Any], where: str) -> LoadSummary:
         p99_ms=_opt_float(ev.get("p99_ms"), where, "p99_ms"),
         max_ms=_opt_float(ev.get("max_ms"), where, "max_ms"),
         rate_rps=_opt_float(ev.get("rate_rps"), where, "rate_rps"),
+        throughput_rps=_opt_float(ev.get("throughput_rps"), where, "throughput_rps"),
         histogram=hist,
         histogram_unit=str(ev.get("histogram_unit", "us")),
     )

@@ -142,7 +142,8 @@ def write_synthetic_run(directory: Path, options: SyntheticOptions | None = None
             p95_ms=h.get_value_at_percentile(95) / 1000,
             p99_ms=h.get_value_at_percentile(99) / 1000,
             max_ms=h.get_max_value() / 1000,
-            rate_rps=round(done / opt.duration_s, 3),
+            rate_rps=round(sent / opt.duration_s, 3),
+            throughput_rps=round(done / opt.duration_s, 3),
             histogram=h.encode().decode("ascii"),
             histogram_unit="us",
         )
