@@ -164,3 +164,13 @@ def test_cli_up_with_a_bad_value_names_the_field(home: Path) -> None:
     assert out.returncode == 4
     assert "ner.replicas" in out.stderr
     assert "values.yaml" in out.stderr
+
+
+def test_a_replica_that_cannot_start_fails_up_fast(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MSAI_LOCAL_REPLICA_COMMAND", "{python} -c raise(SystemExit(3))")
+    t = time.monotonic()
+    with pytest.raises(PlatformError, match=r"exited 3 times before becoming ready"):
+        LocalPlatform(home).up(StackSpec(profile="minimal"))
+    assert time.monotonic() - t < 60

@@ -47,6 +47,8 @@ def up(profile: str, values_file: str | None, sets: tuple[str, ...]) -> None:
     from harness.platform.local.platform import LocalPlatform
 
     p = LocalPlatform()
+    if p.running():
+        click.echo("a local stack is running: stopping it first")
     t0 = time.monotonic()
     spec = StackSpec(profile=profile, values_file=values_file, overrides=_parse_sets(sets))
     p.up(spec)

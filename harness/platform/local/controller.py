@@ -130,6 +130,9 @@ class Controller:
         self.cold_starts: list[dict[str, Any]] = []
         self.scalers: dict[str, Scaler] = {}
         self.dependency_up: dict[str, bool] = {"redis": False, "postgresql": False}
+        self.crashes: dict[tuple[str, str], int] = {}
+        self.last_crash_log: dict[tuple[str, str], str] = {}
+        self.backoff_until: dict[tuple[str, str], float] = {}
         self.holds: dict[str, HoldProxy] = {}
         self.links = Links()
         self._eds: dict[str, list[tuple[str, int]]] = {}
@@ -300,6 +303,13 @@ class Controller:
         self.am.wait()
         deadline = time.monotonic() + self.settings.ready_timeout_s
         while not self._all_ready():
+            for (svc, ver), n in list(self.crashes.items()):
+                if n >= 3:  # fail fast: a replica that cannot start will not start on try 4
+                    log = self.last_crash_log[(svc, ver)]
+                    raise PlatformError(
+                        f"{svc} ({ver}) replicas exited {n} times before becoming ready; "
+                        f"see {log}:\n{_tail(Path(log))}"
+                    )
             if time.monotonic() > deadline:
                 raise PlatformError(
                     f"replicas not ready after {self.settings.ready_timeout_s:.0f} s: "
@@ -481,6 +491,13 @@ class Controller:
                 del self.replicas[rep.name]
                 if rep.phase != "terminating":
                     self.event("replica_exit", replica=rep.name, code=code, unexpected=True)
+                    if rep.ready_at is None:
+                        # Died before it was ever ready: back off like CrashLoopBackOff.
+                        key = (rep.service, rep.version)
+                        n = self.crashes.get(key, 0) + 1
+                        self.crashes[key] = n
+                        self.last_crash_log[key] = rep.proc.entry.log
+                        self.backoff_until[key] = time.time() + min(0.5 * 2 ** (n - 1), 10.0)
             # Evictions: keep routing until another ready replica serves, or the deadline.
             for rep in list(self.replicas.values()):
                 if rep.phase == "evicting":
@@ -500,6 +517,8 @@ class Controller:
                     for r in self.replicas.values()
                     if r.service == svc and r.version == ver and r.phase == "running"
                 ]
+                if now < self.backoff_until.get((svc, ver), 0.0):
+                    continue
                 for _ in range(want - len(active)):
                     node = self._schedule(svc)
                     if node is None:
@@ -525,6 +544,7 @@ class Controller:
                     changed = True
                     if ok and rep.ready_at is None:
                         rep.ready_at = time.time()
+                        self.crashes.pop((rep.service, rep.version), None)
                         self.event(
                             "replica_ready", replica=rep.name, seconds=rep.ready_at - rep.started
                         )
@@ -1120,6 +1140,13 @@ def _tcp(port: int) -> bool:
     from harness.platform.local.probe import tcp_open
 
     return tcp_open(port)
+
+
+def _tail(path: Path, n: int = 1500) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return "(no log)"
 
 
 def _redis_ping(port: int) -> bool:
