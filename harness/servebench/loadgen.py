@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 
 __all__ = ["LoadResult", "LoadSpec", "percentile", "run_open_loop"]
 
+_MAX_IDLE_S = 2.0  # well under servers' keep-alive timeouts (uvicorn: 5 s)
+
 
 @dataclass(frozen=True)
 class LoadSpec:
@@ -54,6 +56,7 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)  # 200s of requests due in window
     lag_p99_ms: float = 0.0  # how late the generator dispatched (its own health)
     conns: int = 0
+    answered: int = 0  # every response of the run, any status, warm-up and tail included
 
     @property
     def goodput(self) -> float:
@@ -76,6 +79,7 @@ class _Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.last_used = 0.0
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -133,8 +137,12 @@ async def run_open_loop(spec: LoadSpec) -> LoadResult:
 
     async def get_conn() -> _Conn:
         nonlocal open_conns
-        if idle:
-            return idle.pop()
+        while idle:
+            conn = idle.pop()
+            if loop.time() - conn.last_used < _MAX_IDLE_S:
+                return conn
+            conn.close()  # the server may be closing it (keep-alive timeout): do not race it
+            open_conns -= 1
         if open_conns < spec.max_conns:
             open_conns += 1
             result.conns = max(result.conns, open_conns)
@@ -146,10 +154,10 @@ async def run_open_loop(spec: LoadSpec) -> LoadResult:
             return _Conn(r, w)
         fut: asyncio.Future[_Conn | None] = loop.create_future()
         waiting.append(fut)
-        conn = await fut
-        if conn is None:  # a slot was freed by a closed connection
+        handed = await fut
+        if handed is None:  # a slot was freed by a closed connection
             return await get_conn()
-        return conn
+        return handed
 
     def put_conn(conn: _Conn | None) -> None:
         """Hand ``conn`` (None: a closed one's slot) to the oldest waiter, else keep it idle."""
@@ -162,6 +170,7 @@ async def run_open_loop(spec: LoadSpec) -> LoadResult:
                 fut.set_result(conn)
                 return
         if conn is not None:
+            conn.last_used = loop.time()
             idle.append(conn)
 
     async def one(due: float, request: bytes, record: bool) -> None:
@@ -177,6 +186,7 @@ async def run_open_loop(spec: LoadSpec) -> LoadResult:
                 put_conn(conn)
                 conn = None
             done = loop.time()
+            result.answered += 1
             if status == 200:
                 if window_start <= done < window_end:
                     result.ok += 1  # throughput: answers completed inside the window

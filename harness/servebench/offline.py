@@ -10,6 +10,8 @@ prints ``{"raw_items_s", "predict_items_s", "flops_per_item", "device", ...}``:
   the model gets (captured from a real ``predict``), batch after batch: the ceiling the
   server is compared with (target: server >= 0.8 of it);
 - ``predict_items_s``: the model's ``predict`` (pre- and post-processing included);
+- ``*_cpu_s``: the same per CPU second of the process (on a shared machine the fair
+  comparison: what one CPU second buys, whoever else runs);
 - ``flops_per_item``: from PyTorch's FlopCounterMode over the same checkpoint and feeds
   (matmuls and convolutions; None when it cannot be counted).
 """
@@ -41,17 +43,20 @@ def make_model(kind: str) -> Any:
     return FakeModel()
 
 
-def _rate(fn: Callable[[], Any], items_per_call: int, seconds: float) -> float:
+def _rate(fn: Callable[[], Any], items_per_call: int, seconds: float) -> tuple[float, float]:
+    """(items per wall second, items per CPU second of this process)."""
     for _ in range(3):  # warm up (allocations, thread pools)
         fn()
     n = 0
     t0 = time.perf_counter()
+    c0 = time.process_time()
     while True:
         fn()
         n += 1
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds and n >= 5:
-            return n * items_per_call / elapsed
+            cpu = max(time.process_time() - c0, 1e-9)
+            return n * items_per_call / elapsed, n * items_per_call / cpu
 
 
 def _flops(model: Any, feeds: dict[str, Any], batch: int) -> float | None:
@@ -84,10 +89,17 @@ def measure(kind: str, batch: int, seconds: float) -> dict[str, Any]:
     model.load()
     items = [model.parse_json(model_item(kind, b), "body") for b in json_items(kind, batch)]
     result: dict[str, Any] = {"kind": kind, "batch": batch}
-    result["predict_items_s"] = _rate(lambda: model.predict(items), batch, seconds / 2)
+    result["predict_items_s"], result["predict_items_cpu_s"] = _rate(
+        lambda: model.predict(items), batch, seconds / 2
+    )
     backend = getattr(model, "_backend", None)
     if backend is None:  # the fake model: its predict is all there is
-        result.update(raw_items_s=result["predict_items_s"], flops_per_item=None, device="cpu")
+        result.update(
+            raw_items_s=result["predict_items_s"],
+            raw_items_cpu_s=result["predict_items_cpu_s"],
+            flops_per_item=None,
+            device="cpu",
+        )
         return result
     captured: dict[str, Any] = {}
     run = backend.run
@@ -99,7 +111,9 @@ def measure(kind: str, batch: int, seconds: float) -> dict[str, Any]:
     backend.run = capture
     model.predict(items)
     backend.run = run
-    result["raw_items_s"] = _rate(lambda: run(captured), batch, seconds / 2)
+    result["raw_items_s"], result["raw_items_cpu_s"] = _rate(
+        lambda: run(captured), batch, seconds / 2
+    )
     result["feed_shapes"] = {k: list(v.shape) for k, v in captured.items()}
     result["device"] = getattr(backend, "device", "cpu")
     result["providers"] = getattr(backend, "providers", None)
