@@ -231,7 +231,21 @@ def test_keda_scale_to_zero_and_http_addon() -> None:
     gw = find(dev, "VirtualService", "modelserve-gateway")["spec"]["http"]
     ner_route = next(r for r in gw if r["name"] == "ner")
     assert ner_route["route"][0]["destination"]["host"].startswith("keda-add-ons-http-interceptor")
-    assert ner_route["rewrite"]["authority"] == "ner.ai-models.svc.cluster.local"
+    assert ner_route["rewrite"] == {"authority": "ner.ai-models.svc.cluster.local", "uri": "/"}
+
+
+def test_gateway_routes_like_the_local_envoy() -> None:
+    """/<service>/ with the prefix rewritten to /, as harness/platform/local/envoy.py does,
+    so clients use the same URLs on every platform."""
+    gw = find(render_env("default"), "VirtualService", "modelserve-gateway")["spec"]
+    assert gw["gateways"] == ["modelserve"]
+    for route in gw["http"]:
+        assert route["match"] == [{"uri": {"prefix": f"/{route['name']}/"}}]
+        assert route["rewrite"] == {"uri": "/"}
+    assert [r["name"] for r in gw["http"]] == ["ner", "vision", "orchestrator"]
+    mesh_vs = find(render_env("default"), "VirtualService", "ner")["spec"]
+    assert mesh_vs["gateways"] == ["mesh"]
+    assert "rewrite" not in mesh_vs["http"][0]
 
 
 def test_http_addon_with_a_canary_is_refused_with_a_clear_error() -> None:

@@ -120,14 +120,22 @@ postgresql.{{ .Values.namespaces.orchestrator }}.svc.cluster.local
 {{- end -}}
 
 {{/*
-(list $ $cfg): the body of one Istio HTTP route of a service (destinations with stable/canary
+(list $ $cfg $rewrite): the body of one Istio HTTP route of a service (destinations with stable/canary
 weights, timeout, retries, optional fault). The local platform's Envoy routes use the same
 mesh values.
 */}}
 {{- define "modelserve.httpRoute" -}}
 {{- $root := index . 0 -}}
 {{- $cfg := index . 1 -}}
+{{- $rewrite := deepCopy (index . 2) -}}
 {{- $m := $root.Values.mesh -}}
+{{- if $cfg.useHttpAddon }}
+{{- $_ := set $rewrite "authority" $cfg.host }}
+{{- end }}
+{{- with $rewrite }}
+rewrite:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 route:
 {{- if $cfg.useHttpAddon }}
 {{- $i := $cfg.autoscaling.keda.httpAddonInterceptor }}
@@ -136,8 +144,6 @@ route:
   - destination:
       host: {{ $i.service }}.{{ $i.namespace }}.svc.cluster.local
       port: {number: {{ $i.port | int }}}
-rewrite:
-  authority: {{ $cfg.host }}
 {{- else }}
 {{- $cw := ternary ($cfg.canary.weight | int) 0 $cfg.canary.enabled }}
   - destination:
