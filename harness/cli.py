@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("harness.info", "info", "Show versions, binaries and where things live."),
     "serve": ("modelserve.cli", "serve", "Run one model-server replica in the foreground."),
     "report": ("reports.cli", "report", "Write HTML/Markdown/JSON reports of a run; compare."),
+    "run": ("harness.gameday", "run", "Run scenario files (game days): pass/fail/inconclusive."),
     "up": ("harness.platform.local.cli", "up", "Bring the local stack up and wait until ready."),
     "status": ("harness.platform.local.cli", "status", "Show the local stack: URLs, replicas."),
     "logs": ("harness.platform.local.cli", "logs", "Print a local service's logs."),
@@ -53,6 +54,23 @@ class _LazyGroup(click.Group):
 @click.version_option(package_name="modelserve-proving-ground", prog_name="msai")
 def cli() -> None:
     """ModelServeAI proving ground: serve models, bring the stack up, load it, break it, report."""
+    _recover_faults()
+
+
+def _recover_faults() -> None:
+    """Roll back faults a dead harness left (the chaos ledger); one scandir when there are none.
+    Never stops the command: what cannot be reverted is reported and retried next time."""
+    try:
+        from chaos.ledger import has_open_entries
+
+        if not has_open_entries():
+            return
+        from chaos.recovery import recover
+
+        for line in recover().lines():
+            click.echo(f"msai: {line}", err=True)
+    except Exception as exc:  # recovery must not break an unrelated command
+        click.echo(f"msai: warning: fault recovery failed: {type(exc).__name__}: {exc}", err=True)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
