@@ -136,6 +136,7 @@ class Controller:
         self.holds: dict[str, HoldProxy] = {}
         self.links = Links()
         self._eds: dict[str, list[tuple[str, int]]] = {}
+        self._held: dict[str, float] = {}
         self._targets: list[ScrapeTarget] = []
         self._probe_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
         svc = self.values.enabled_services()
@@ -575,15 +576,31 @@ class Controller:
             return min(reps, key=lambda r: r.name).port
 
     def _sync_routes(self) -> None:
-        for cluster in list(self._eds):
+        wanted: dict[str, list[tuple[str, int]]] = {}
+        held: dict[str, float] = {}
+        for cluster in self._eds:
             svc, ver = cluster.rsplit("-", 1)
             reps = [] if svc in self.cuts else self._routable(svc, ver)
             eps = [(LOOPBACK, r.port) for r in sorted(reps, key=lambda r: r.name)]
             if not eps and ver == "stable" and svc in self.holds and svc not in self.cuts:
                 eps = [(LOOPBACK, self.holds[svc].port)]
+                held[svc] = self.holds[svc].timeout_s()
+            wanted[cluster] = eps
+        # Into hold: the route's longer timeout first, then the endpoints; out of it, the
+        # reverse, so no request meets the hold proxy with the fail-fast per-try timeout.
+        if held.keys() - self._held.keys():
+            self._write_routes(held)
+        for cluster, eps in wanted.items():
             if eps != self._eds[cluster]:
                 envoy.write_eds(self.xds, cluster, eps)
                 self._eds[cluster] = eps
+        if held.keys() != self._held.keys():
+            self._write_routes(held)
+
+    def _write_routes(self, held: dict[str, float]) -> None:
+        routes = [r for r in envoy.routes_for(self.values, held) if r.service in self.services]
+        envoy.write_lds(self.xds, self.ports["gateway"], self.values.mesh, routes)
+        self._held = dict(held)
 
     def _sync_targets(self) -> None:
         targets = [

@@ -45,6 +45,8 @@ __all__ = [
     "bootstrap",
     "cluster_name",
     "fault_runtime",
+    "initial_files",
+    "routes_for",
     "write_atomic",
     "write_cds",
     "write_eds",
@@ -65,6 +67,9 @@ class EnvoyRoute:
     route: str
     service: str
     canary_weight: int  # 0 = stable only
+    hold_timeout_s: float | None = None
+    """Set while the service is at zero and its requests are held (KEDA HTTP add-on): the
+    route then waits that long, with no per-try timeout, instead of failing fast."""
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -177,6 +182,9 @@ def write_lds(xds: Path, port: int, mesh: MeshValues, routes: Sequence[EnvoyRout
             "timeout": _dur(mesh.timeout_s),
             "retry_policy": _retry_policy(mesh),
         }
+        if r.hold_timeout_s is not None:
+            action["timeout"] = _dur(max(mesh.timeout_s, r.hold_timeout_s + 5))
+            action["retry_policy"].pop("per_try_timeout", None)
         if r.canary_weight > 0:
             action["weighted_clusters"] = {
                 "clusters": [
@@ -293,20 +301,27 @@ def write_eds(xds: Path, cluster: str, endpoints: Sequence[tuple[str, int]]) -> 
     write_atomic(xds / f"eds-{cluster}.yaml", yaml.safe_dump({"resources": [cla]}, sort_keys=False))
 
 
+def routes_for(values: StackValues, held: Mapping[str, float] | None = None) -> list[EnvoyRoute]:
+    """One route per enabled service; ``held`` maps services at zero to their hold timeout."""
+    held = held or {}
+    return [
+        EnvoyRoute(s.name, s.name, s.canary_weight if s.canary_enabled else 0, held.get(s.name))
+        for s in values.enabled_services()
+    ]
+
+
 def initial_files(xds: Path, port: int, values: StackValues) -> list[str]:
     """Write LDS, CDS and empty EDS files for every enabled service; returns cluster names."""
     xds.mkdir(parents=True, exist_ok=True)
-    routes, clusters = [], []
+    clusters = []
     for s in values.enabled_services():
-        weight = s.canary_weight if s.canary_enabled else 0
-        routes.append(EnvoyRoute(s.name, s.name, weight))
         clusters.append(cluster_name(s.name, "stable"))
         if s.canary_enabled:
             clusters.append(cluster_name(s.name, "canary"))
     for c in clusters:
         write_eds(xds, c, [])
     write_cds(xds, values.mesh, clusters)
-    write_lds(xds, port, values.mesh, routes)
+    write_lds(xds, port, values.mesh, routes_for(values))
     return clusters
 
 

@@ -121,8 +121,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("service")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--load-s", type=float, default=0.0, help="simulated model load time")
+    ap.add_argument("--load-s", type=float, default=None, help="simulated model load time")
     a = ap.parse_args(argv)
+    if a.load_s is None:  # per service, so one slow service can be tested beside fast ones
+        a.load_s = float(os.environ.get(f"MSAI_FAKE_LOAD_S_{a.service.upper()}", "0"))
     st = _State(
         a.service,
         os.environ.get("MSAI_REPLICA", a.service),

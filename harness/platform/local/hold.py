@@ -42,7 +42,7 @@ class HoldProxy:
         self.port = port
         self.pending = 0
         self._pick = pick
-        self._timeout_s = timeout_s
+        self.timeout_s = timeout_s
         self._on_hold = on_hold
         self._cond = threading.Condition()
         proxy = self
@@ -86,7 +86,7 @@ class HoldProxy:
             self.pending += 1
             self._on_hold(self.service, self.pending)
         try:
-            deadline = time.monotonic() + self._timeout_s()
+            deadline = time.monotonic() + self.timeout_s()
             port = self._pick(self.service)
             with self._cond:
                 while port is None and time.monotonic() < deadline:
@@ -102,7 +102,7 @@ class HoldProxy:
                 {"error": f"no replica of {self.service} became ready within the hold timeout"},
             )
         headers = {k: v for k, v in h.headers.items() if k.lower() not in _HOP}
-        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=self._timeout_s())
+        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=self.timeout_s())
         try:
             conn.request(h.command, h.path, body=body or None, headers=headers)
             resp = conn.getresponse()
