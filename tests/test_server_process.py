@@ -174,3 +174,24 @@ def test_accepted_sockets_have_tcp_nodelay() -> None:
     assert flags
     assert all(flags)
     assert not thread.is_alive()
+
+
+def test_keep_alive_round_trips_are_not_held_by_nagle(procs: list) -> None:
+    # Nagle + delayed ACK shows as ~40 ms per request on a kept-alive connection.
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "MSAI_FAKE_BATCH_COST_MS": "0",
+        "MSAI_FAKE_ITEM_COST_MS": "0",
+        "MSAI_FAKE_MAX_QUEUE_DELAY_MS": "0",
+    }
+    procs.append(start_replica("fake", port, env))
+    wait_until(lambda: http_ready(base), timeout=20)
+    times = []
+    with httpx.Client() as c:
+        for _ in range(40):
+            t0 = time.perf_counter()
+            assert c.post(f"{base}/v1/echo", json={"text": "x" * 900}).status_code == 200
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    assert times[len(times) // 2] < 0.025, times

@@ -175,7 +175,11 @@ class ModelServer:
         seconds = time.monotonic() - t0
         self.batcher.start()
         self.lifecycle.loaded(seconds)
-        _log.info("model ready", extra={"model": self.name, "load_seconds": round(seconds, 3)})
+        device = self.meta.extra.get("device") if self.meta else None
+        _log.info(
+            "model ready",
+            extra={"model": self.name, "load_seconds": round(seconds, 3), "device": device},
+        )
 
     async def shutdown(self) -> None:
         """Stop the batcher within what is left of the drain deadline; log the counts."""
