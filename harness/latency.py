@@ -1,7 +1,8 @@
 """Latency histograms (HDR) shared by the load generator, the gates and the reports.
 
-Values are recorded in microseconds. Per-second buckets use 2 significant digits (1% value
-precision, ~20 KB each while live); run summaries use 3. Histograms travel between processes
+Values are recorded in microseconds with 3 significant digits (0.1% value precision; ~140 KB
+per live histogram, ~100 bytes encoded, which is how finished seconds are kept). Histograms
+travel between processes
 and into the run record as HDR's compressed base64 form, and merge exactly (``add``), so a
 percentile over any window or any set of workers is computed from the merged counts, never by
 averaging percentiles.

@@ -1,7 +1,8 @@
 """The open-loop engine: sends each scheduled request at its time, whatever responses do.
 
-One generator runs one share of a :class:`~loadtests.arrivals.Schedule` on one gevent hub with
-geventhttpclient (the HTTP client of Locust's FastHttpUser), in the calling thread. It never
+One generator runs one share of a :class:`~loadtests.arrivals.Schedule` on one gevent hub, in
+the calling thread, with a lean keep-alive client (:mod:`loadtests.client`: pre-built request
+bytes, geventhttpclient's C response parser, as Locust's FastHttpUser uses). It never
 monkey-patches: only gevent's own sockets are used, so it can run in a thread of the harness
 or alone in a worker process (:mod:`loadtests.worker`).
 
@@ -40,8 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.latency import Histogram, encode_histogram, new_histogram, record_us
+from harness.latency import HIGHEST_US, Histogram, encode_histogram, new_histogram
 from loadtests.arrivals import Schedule
+from loadtests.client import HostPool, raw_request
 from loadtests.routes import Target
 from loadtests.settings import LoadSettings
 
@@ -97,11 +99,9 @@ class _Totals:
 
 @dataclass(frozen=True)
 class _Call:
-    client: Any
+    pool: HostPool
     method: str
-    uri: str
-    headers: dict[str, str]
-    bodies: list[bytes]
+    raws: list[bytes]  # complete request bytes, one per body
 
 
 class OpenLoopGenerator:
@@ -144,6 +144,14 @@ class OpenLoopGenerator:
         """Send every bucket of a second below ``upto``, then a tick."""
         for key in sorted(k for k in self._buckets if k[0] < upto):
             b = self._buckets.pop(key)
+            tot = self._totals[key[1]]
+            tot.sent += b.sent
+            tot.completed += b.completed
+            tot.errors.update(b.errors)
+            if b.hist is not None:
+                tot.hist.add(b.hist)
+            if b.lag is not None:
+                tot.lag.add(b.lag)
             self.sink(
                 {
                     "type": "bucket",
@@ -166,10 +174,9 @@ class OpenLoopGenerator:
         """Send the schedule; returns when every request finished or timed out."""
         import gevent
         import gevent.pool
-        from geventhttpclient import HTTPClient
 
         s = self.settings
-        clients: dict[tuple[str, int], Any] = {}
+        clients: dict[tuple[str, int], HostPool] = {}
         calls: list[_Call] = []
         for route in self.schedule.routes:
             target = self.targets[route]
@@ -178,17 +185,20 @@ class OpenLoopGenerator:
                 raise ValueError(f"route {route}: only http:// URLs, got {target.url!r}")
             key = (parts.hostname, parts.port or 80)
             if key not in clients:
-                clients[key] = HTTPClient(
+                clients[key] = HostPool(
                     key[0],
                     key[1],
-                    concurrency=s.max_connections,
-                    connection_timeout=s.connect_timeout_s,
-                    network_timeout=s.timeout_s,
+                    max_connections=s.max_connections,
+                    connect_timeout_s=s.connect_timeout_s,
                 )
             uri = parts.path or "/"
             if parts.query:
                 uri += "?" + parts.query
-            calls.append(_Call(clients[key], target.method, uri, target.headers, target.bodies))
+            raws = [
+                raw_request(target.method, uri, key[0], key[1], target.headers, body)
+                for body in target.bodies
+            ]
+            calls.append(_Call(clients[key], target.method, raws))
 
         offsets = (self.schedule.t_us / 1e6).tolist()
         route_idx = self.schedule.route.tolist()
@@ -199,63 +209,55 @@ class OpenLoopGenerator:
         base = time.monotonic() + (self.t0 - time.time())
         timeout_s = s.timeout_s
 
+        inflight: dict[Any, float] = {}  # greenlet -> intended send time (monotonic)
+        top = HIGHEST_US
+
         def fire(intended: float, ri: int, pi: int) -> None:
             route = names[ri]
             call = calls[ri]
             start = time.monotonic()
             self._last_dispatch = max(self._last_dispatch, start)
-            lag_us = (start - intended) * 1e6
-            second = int(start - base)
-            b = self._bucket(second, route)
+            b = self._bucket(int(start - base), route)
             b.sent += 1
             if b.lag is None:
-                b.lag = new_histogram(2)
-            record_us(b.lag, lag_us)
-            tot = self._totals[route]
-            tot.sent += 1
-            record_us(tot.lag, lag_us)
+                b.lag = new_histogram()
+            # Hot path: record straight into the second's histograms (run totals are merged
+            # from them when the second is flushed). Lag is >= 0: sent only once due.
+            b.lag.record_value(min(int((start - intended) * 1e6) + 1, top))
             kind = None
-            # Socket operations time out by themselves (network_timeout); a per-request
-            # gevent.Timeout would cost a timer per request. An answer later than timeout_s
-            # (from the intended time) is a timeout too, however it arrived.
             try:
-                resp = call.client.request(
-                    call.method,
-                    call.uri,
-                    body=call.bodies[pi % len(call.bodies)],
-                    headers=call.headers,
-                )
-                try:
-                    resp.read()
-                finally:
-                    resp.release()
-                if resp.status_code >= 400:
-                    kind = f"http_{resp.status_code}"
+                status = call.pool.call(call.raws[pi % len(call.raws)], call.method)
+                if status >= 400:
+                    kind = f"http_{status}"
             except gevent.GreenletExit:
-                kind = "timeout"  # killed at the end of the run, still waiting
+                kind = "timeout"  # the watchdog (or the end of the run) gave up on it
             except Exception as exc:  # every failure is data, counted by kind
                 kind = classify_error(exc)
             end = time.monotonic()
+            inflight.pop(gevent.getcurrent(), None)
             if kind is None and end - intended > timeout_s:
                 kind = "timeout"
             self._in_flight -= 1
             b = self._bucket(int(end - base), route)
             if kind is None:
                 b.completed += 1
-                tot.completed += 1
                 if b.hist is None:
-                    b.hist = new_histogram(2)
-                latency_us = (end - intended) * 1e6
-                record_us(b.hist, latency_us)
-                record_us(tot.hist, latency_us)
+                    b.hist = new_histogram()
+                b.hist.record_value(min(int((end - intended) * 1e6) + 1, top))
             else:
                 b.errors[kind] += 1
-                tot.errors[kind] += 1
 
         def ticker() -> None:
+            # Flushes finished seconds and enforces the request timeout, counted from the
+            # intended send time: one watchdog instead of a timer per request or socket wait.
             while True:
                 gevent.sleep(0.1)
-                upto = math.floor(time.monotonic() - base - self.settings.grace_s)
+                now = time.monotonic()
+                late = [g for g, t in inflight.items() if now - t > timeout_s]
+                for g in late:
+                    inflight.pop(g, None)
+                    g.kill(block=False)
+                upto = math.floor(now - base - self.settings.grace_s)
                 if upto > self._flushed_upto:
                     self._flush(upto)
 
@@ -271,7 +273,8 @@ class OpenLoopGenerator:
                         self._overload(int(now), names[route_idx[i]])
                     else:
                         self._in_flight += 1
-                        group.spawn(fire, base + offsets[i], route_idx[i], payload[i])
+                        due = base + offsets[i]
+                        inflight[group.spawn(fire, due, route_idx[i], payload[i])] = due
                     i += 1
                 if i < n:
                     # Sleep to the next arrival; a few hundred microseconds of oversleep are
@@ -307,7 +310,6 @@ class OpenLoopGenerator:
 
     def _overload(self, second: int, route: str) -> None:
         self._bucket(second, route).errors["generator_overload"] += 1
-        self._totals[route].errors["generator_overload"] += 1
 
 
 def _thread_cpu_s() -> float:

@@ -11,7 +11,8 @@ on asyncio (uvloop when present) with the httptools parser: one core serves well
 Routes: ``GET /v2/health/live``, ``GET /v2/health/ready`` (200), ``GET /stats`` (requests
 seen), ``POST /admin/config`` (JSON with any of latency_ms, concurrency, error_ratio,
 pause_ms: a pause holds every response until it ends, a stall to expose coordinated
-omission), any other ``POST``/``GET``: the echo answer.
+omission; close_connections: true closes every other connection, as an expired keep-alive
+timeout does), any other ``POST``/``GET``: the echo answer.
 
 :func:`echo_server` starts one as a subprocess for the length of a ``with`` block and stops it
 (and checks it is gone) on exit.
@@ -59,6 +60,7 @@ class _State:
         self.requests = 0
         self.busy = 0
         self.queue: collections.deque[tuple[float, Any]] = collections.deque()
+        self.connections: set[_Protocol] = set()
 
 
 def _response(status: int, body: bytes, keep_alive: bool) -> bytes:
@@ -85,6 +87,7 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.state.connections.add(self)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             import socket
@@ -93,6 +96,7 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.state.connections.discard(self)
 
     def data_received(self, data: bytes) -> None:
         import httptools
@@ -141,6 +145,11 @@ class _Protocol(asyncio.Protocol):
                 cfg.concurrency = int(data["concurrency"])
             if "pause_ms" in data:
                 cfg.pause_until = time.monotonic() + float(data["pause_ms"]) / 1000
+            if data.get("close_connections"):
+                # As a server whose keep-alive timeout expired: every other connection closes.
+                for conn in list(self.state.connections):
+                    if conn is not self and conn.transport is not None:
+                        conn.transport.close()
         except (ValueError, TypeError) as exc:
             self._send(400, json.dumps({"error": f"bad config: {exc}"}).encode(), keep)
             return
@@ -231,8 +240,8 @@ class EchoServer:
     def pid(self) -> int:
         return self.process.pid
 
-    def configure(self, **settings: float) -> dict[str, Any]:
-        """Change latency_ms / concurrency / error_ratio / pause_ms at run time."""
+    def configure(self, **settings: float | bool) -> dict[str, Any]:
+        """Change latency_ms / concurrency / error_ratio / pause_ms / close_connections."""
         return _request(self.port, "POST", "/admin/config", json.dumps(settings).encode())
 
     def requests_seen(self) -> int:

@@ -91,14 +91,14 @@ class Bucket:
         }
 
 
-_EMPTY = new_histogram(2)
+_EMPTY = new_histogram()
 
 
 def _add(a: Histogram | None, b: Histogram | None) -> Histogram | None:
     if b is None:
         return a
     if a is None:
-        a = new_histogram(2)
+        a = new_histogram()
     a.add(b)
     return a
 
