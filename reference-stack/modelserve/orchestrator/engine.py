@@ -106,6 +106,7 @@ class Engine:
         self.history_wakeup = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self.unavailable: dict[str, str] = {}
+        self._validators: dict[str, jsonschema.Draft202012Validator] = {}
         for name, pipe in pipelines.items():
             missing = sorted(pipe.services() - set(caller.services))
             missing += sorted(f"builtin:{b}" for b in pipe.builtins() - set(caller.builtins))
@@ -151,7 +152,10 @@ class Engine:
         return pipe
 
     def _validate(self, pipe: Pipeline, data: Any) -> None:
-        validator = jsonschema.Draft202012Validator(pipe.input_schema)
+        validator = self._validators.get(pipe.name)
+        if validator is None:  # built once per pipeline: it is on every run's path
+            validator = jsonschema.Draft202012Validator(pipe.input_schema)
+            self._validators[pipe.name] = validator
         err = jsonschema.exceptions.best_match(validator.iter_errors(data))
         if err is not None:
             where = "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)

@@ -41,6 +41,22 @@ FINISHED = ("succeeded", "failed")
 
 _NOW = "local t = redis.call('TIME'); local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
 
+# KEYS run, runs, leases; ARGV id, pipeline, input, created, deadline, owner, lease_ms
+# -> 1 created | 0 the id exists
+_CREATE_RUN = (
+    _NOW
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local until_ = now + tonumber(ARGV[7])
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'pipeline', ARGV[2], 'input', ARGV[3],
+  'status', 'running', 'created', ARGV[4], 'deadline', ARGV[5], 'owner', ARGV[6],
+  'lease_until', until_, 'claims', 1)
+redis.call('ZADD', KEYS[2], tonumber(ARGV[4]), ARGV[1])
+redis.call('ZADD', KEYS[3], until_, ARGV[1])
+return 1
+"""
+)
+
 # KEYS run, leases; ARGV owner, lease_ms, run_id -> "ok" | "held" | "missing" | finished status
 _CLAIM_RUN = (
     _NOW
@@ -206,6 +222,7 @@ class StateStore:
             retry=RedisRetry(NoBackoff(), 1),
             decode_responses=True,
         )
+        self._create_run = self.redis.register_script(_CREATE_RUN)
         self._claim_run = self.redis.register_script(_CLAIM_RUN)
         self._heartbeat = self.redis.register_script(_HEARTBEAT)
         self._claim_step = self.redis.register_script(_CLAIM_STEP)
@@ -230,29 +247,21 @@ class StateStore:
     async def create_run(
         self, run_id: str, pipeline: str, data: Any, deadline: float, owner: str, lease_ms: int
     ) -> None:
-        """Record an accepted run, owned by ``owner`` with a lease, in one transaction."""
-        now = time.time()
+        """Record an accepted run, owned by ``owner`` with a lease, in one atomic script (one
+        round trip: it is on every run's critical path)."""
+        keys = [self._k("run", run_id), self._k("runs"), self._k("leases")]
+        args: list[str | int | float] = [
+            run_id,
+            pipeline,
+            _dumps(data),
+            repr(time.time()),
+            repr(deadline),
+            owner,
+            lease_ms,
+        ]
         try:
-            async with self.redis.pipeline(transaction=True) as p:
-                p.hset(
-                    self._k("run", run_id),
-                    mapping={
-                        "id": run_id,
-                        "pipeline": pipeline,
-                        "input": _dumps(data),
-                        "status": "pending",
-                        "created": repr(now),
-                        "deadline": repr(deadline),
-                        "owner": owner,
-                        "lease_until": "0",
-                        "claims": "0",
-                    },
-                )
-                p.zadd(self._k("runs"), {run_id: now})
-                p.zadd(self._k("leases"), {run_id: 0})
-                await p.execute()
-            if await self.claim_run(run_id, owner, lease_ms) != "ok":
-                raise StateUnavailable(f"run {run_id} was taken by another replica at creation")
+            if not await self._create_run(keys=keys, args=args):
+                raise StateUnavailable(f"run id {run_id} already exists")
         except (RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
 

@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--behaviour", default="{}", help="initial behaviour JSON")
     args = parser.parse_args(argv)
     service = StepService(behaviour=json.loads(args.behaviour))
+    from modelserve.transport import NoDelayHttpProtocol  # Nagle would add ~40 ms per call
+
     uvicorn.run(
         service.app(),
         host="127.0.0.1",
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=1,
+        http=NoDelayHttpProtocol,
     )
     return 0
 
