@@ -103,6 +103,13 @@ def test_crashed_run_is_cleaned_by_the_next_up_and_down(home: Path) -> None:
     assert again.ledger.entries() == []
 
 
+def test_revert_with_no_stack_is_a_no_op(home: Path) -> None:
+    from harness.platform.base import Injection
+
+    inj = Injection("mesh_fault-1", "local", "mesh_fault", "ner", {}, {"route": "ner"}, 0.0)
+    LocalPlatform(home).revert(inj)  # nothing is up: nothing can still be injected
+
+
 def test_busy_gateway_port_names_the_holder(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -398,6 +398,23 @@ def test_redis_outage_and_recovery(stack: Stack, mode: str) -> None:
     stack.remember_pids()
 
 
+@pytest.mark.parametrize("mode", ["freeze", "stop"])
+def test_postgresql_outage_shows_in_the_dependency_gauge(stack: Stack, mode: str) -> None:
+    metrics = f"http://127.0.0.1:{stack.p.state()['ports']['control']}/metrics"
+
+    def pg_up() -> bool:
+        with urllib.request.urlopen(metrics, timeout=5) as resp:
+            text = resp.read().decode()
+        return 'modelserve_dependency_up{dependency="postgresql"} 1' in text
+
+    _wait("postgresql up", pg_up)
+    inj = stack.p.outage("postgresql", mode=mode, duration_s=60)
+    _wait("postgresql down in the gauge", lambda: not pg_up(), timeout=10)
+    stack.p.revert(inj)
+    _wait("postgresql up again", pg_up, timeout=30)
+    stack.remember_pids()
+
+
 def test_partition_gateway_from_a_service(stack: Stack) -> None:
     inj = stack.p.partition("gateway", "ner")
     assert _get(stack.url("ner") + "/x")[0] == 503

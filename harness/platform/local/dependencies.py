@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.binaries import find
-from harness.errors import PlatformError
+from harness.errors import MissingBinary, PlatformError
 from harness.platform.local.probe import tcp_open, wait_for
 from harness.platform.local.supervisor import Ledger, Supervised, spawn
 from harness.ports import LOOPBACK
@@ -348,7 +348,11 @@ class S3:
         return f"http://{LOOPBACK}:{self.port}"
 
     def start(self, ledger: Ledger, logs: Path) -> Supervised:
-        cmd = [find("moto_server"), "-H", LOOPBACK, "-p", str(self.port)]
+        try:
+            exe = find("moto_server")
+        except MissingBinary as exc:
+            raise MissingBinary("moto_server", "pip:moto[server]") from exc
+        cmd = [exe, "-H", LOOPBACK, "-p", str(self.port)]
         self.proc = spawn(ledger, "s3", cmd, log=logs / "s3.log", role="s3", env=S3_CREDENTIALS)
         return self.proc
 

@@ -299,8 +299,14 @@ class LocalPlatform:
         )
 
     def revert(self, injection: Injection) -> None:
+        """Take a fault back (idempotent). With no stack running there is nothing it could
+        still affect: a no-op. With the controller dead but processes of its stack left (a
+        crash), those orphans are stopped -- no one manages them, and one may carry the fault."""
         if injection.platform != self.name:
             raise FaultError(f"injection {injection.id} belongs to platform {injection.platform}")
+        if not self.running():
+            self.cleanup()
+            return
         self._post("/revert", {"injection": injection.to_json()})
 
     def scale(self, service: str, replicas: int) -> None:
