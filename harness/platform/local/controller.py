@@ -869,6 +869,7 @@ class Controller:
     def outage(self, dependency: str, mode: str, duration_s: float | None) -> Injection:
         if dependency not in DEPENDENCIES:
             raise FaultError(f"unknown dependency {dependency!r}; one of {', '.join(DEPENDENCIES)}")
+        mode = {"cutoff": "cut", "cut_off": "cut", "cut-off": "cut"}.get(mode, mode)
         if mode not in ("stop", "freeze", "cut"):
             raise FaultError(f"outage mode must be stop, freeze or cut, got {mode!r}")
         if dependency == "s3" and mode == "stop":

@@ -251,6 +251,15 @@ class LocalPlatform:
                     out.append(row)
         return out
 
+    def received_alerts(self) -> list[dict[str, Any]]:
+        """Alias of :meth:`alerts` under the name the harness observers look for."""
+        return self.alerts()
+
+    def cold_starts(self) -> list[dict[str, Any]]:
+        """Scale-from-zero times: ``service``, ``seconds`` (first held request to first ready
+        replica), ``t``."""
+        return list(self.state()["cold_starts"])
+
     # ------------------------------------------------------------------ faults
     def kill(self, service: str, count: int = 1, *, graceful: bool = False) -> list[str]:
         return list(self._post("/kill", {"service": service, "count": count, "graceful": graceful}))
