@@ -4,7 +4,15 @@ import importlib
 
 import pytest
 
-PACKAGES = ["modelserve", "modelserve.common", "harness", "loadtests", "chaos", "reports"]
+PACKAGES = [
+    "modelserve",
+    "modelserve.common",
+    "modelserve.orchestrator",
+    "harness",
+    "loadtests",
+    "chaos",
+    "reports",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
