@@ -256,3 +256,13 @@ def test_multipart_upload_uses_the_models_bytes_parser() -> None:
         assert r.json()["upper"] == base64.b64encode(b"hello").decode().upper()
         files = [("texts", ("a", b"x", "text/plain")), ("texts", ("b", b"yy", "text/plain"))]
         assert len(c.post("/v1/echo", files=files).json()["results"]) == 2
+
+
+def test_version_routes(client: TestClient) -> None:
+    body = {"inputs": [_tensor(["a"])]}
+    assert client.post("/v2/models/fake/versions/1/infer", json=body).status_code == 200
+    assert client.get("/v2/models/fake/versions/1/ready").json() == {"ready": True}
+    assert client.get("/v2/models/fake/versions/1").json()["name"] == "fake"
+    r = client.post("/v2/models/fake/versions/9/infer", json=body)
+    assert r.status_code == 404
+    assert r.json()["field"] == "version"

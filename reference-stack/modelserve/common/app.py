@@ -8,6 +8,7 @@ Routes (Open Inference Protocol v2 plus one plain JSON route per model)::
     GET  /v2/models/{m}             model metadata (404 unknown, 503 not loaded)
     GET  /v2/models/{m}/ready       as /v2/health/ready, for one model
     POST /v2/models/{m}/infer       OIP inference request -> response
+         /v2/models/{m}/versions/{v}[/ready|/infer]   the same for one version (404 other)
     POST <json route>               {"<one>": item} | {"<many>": [items]} (| multipart files)
     GET  /metrics                   Prometheus exposition
     GET|POST|DELETE /admin/faults   fault hooks (only with fault hooks on; x-admin-token)
@@ -273,11 +274,18 @@ class ModelServer:
         except RecursionError:
             raise BadInput("JSON is nested too deeply", field="body") from None
 
-    def check_model(self, name: str) -> None:
+    def check_model(self, name: str, version: str | None = None) -> None:
         if name != self.name:
             raise ModelNotFound(
                 f"unknown model {name!r}; this server has {self.name!r}", field="model"
             )
+        if version is not None:
+            versions = self.meta.versions if self.meta else []
+            if version not in versions and version != self.settings.model_version:
+                raise ModelNotFound(
+                    f"model {name!r} has no version {version!r}; it has {versions}",
+                    field="version",
+                )
 
     def metadata(self) -> ModelMetadata:
         if self.meta is None:
@@ -320,7 +328,7 @@ class ModelServer:
     # -- handlers --------------------------------------------------------------------------
     async def infer_v2(self, request: Request) -> Response:
         t0 = time.perf_counter()
-        self.check_model(request.path_params["model"])
+        self.check_model(request.path_params["model"], request.path_params.get("version"))
         self.lifecycle.check_serving()
         meta = self.metadata()
         body = await self.read_json(request)
@@ -376,9 +384,21 @@ class ModelServer:
             if not isinstance(raw, list):
                 raise BadInput(f"{route.many} must be a list", field=route.many)
             self.check_count(len(raw), route.many)
-            if route.wrap is not None:
-                raw = [x if isinstance(x, dict) else {route.wrap: x} for x in raw]
-            return [parse(x, f"{route.many}[{i}]") for i, x in enumerate(raw)], False
+            if route.wrap is None:
+                return [parse(x, f"{route.many}[{i}]") for i, x in enumerate(raw)], False
+            # Bare elements ("texts": ["..."]): the model's parse_text when it has one, so an
+            # error names the element itself; else wrapped as {wrap: element}.
+            parse_bare = getattr(self.model, "parse_text", None)
+            items = []
+            for i, x in enumerate(raw):
+                field = f"{route.many}[{i}]"
+                if isinstance(x, dict):
+                    items.append(parse(x, field))
+                elif parse_bare is not None:
+                    items.append(parse_bare(x, field))
+                else:
+                    items.append(parse({route.wrap: x}, field))
+            return items, False
         if route.one is None:
             return [parse(body, "body")], True
         if route.one not in body:
@@ -434,7 +454,7 @@ class ModelServer:
 
     async def model_ready(self, request: Request) -> Response:
         try:
-            self.check_model(request.path_params["model"])
+            self.check_model(request.path_params["model"], request.path_params.get("version"))
         except ModelServeError as exc:
             return error_response(exc)
         return self._ready_body()
@@ -444,7 +464,7 @@ class ModelServer:
 
     async def model_meta(self, request: Request) -> Response:
         try:
-            self.check_model(request.path_params["model"])
+            self.check_model(request.path_params["model"], request.path_params.get("version"))
             meta = self.metadata()
         except ModelServeError as exc:
             return error_response(exc)
@@ -511,6 +531,13 @@ def create_app(
         Route("/v2/models/{model}", server.model_meta, methods=["GET"]),
         Route("/v2/models/{model}/ready", server.model_ready, methods=["GET"]),
         Route("/v2/models/{model}/infer", wrap("v2", server.infer_v2), methods=["POST"]),
+        Route("/v2/models/{model}/versions/{version}", server.model_meta, methods=["GET"]),
+        Route("/v2/models/{model}/versions/{version}/ready", server.model_ready, methods=["GET"]),
+        Route(
+            "/v2/models/{model}/versions/{version}/infer",
+            wrap("v2", server.infer_v2),
+            methods=["POST"],
+        ),
         Route("/metrics", server.metrics_route, methods=["GET"]),
     ]
     if json_route is not None:
