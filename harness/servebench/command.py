@@ -279,9 +279,11 @@ def _report(r: dict[str, Any]) -> list[str]:
         f"    server / (a)             {ratio_a:8.2f}   target >= 0.80: {_verdict(ratio_a >= 0.8)}"
     )
     raw_cpu = off.get("raw_items_cpu_s") or float("nan")
+    pred_cpu = off.get("predict_items_cpu_s") or float("nan")
     lines.append(
         f"    per CPU second: server {msai.per_cpu_s:.1f} req, (a) {raw_cpu:.1f} items: "
-        f"{msai.per_cpu_s / raw_cpu:.2f} (the fair ratio on a shared machine)"
+        f"{msai.per_cpu_s / raw_cpu:.2f} (the fair ratio on a shared machine); the model's "
+        f"predict() {pred_cpu:.1f}: serving layer keeps {msai.per_cpu_s / pred_cpu:.2f}"
     )
     target = P99_TARGET_MS[kind]
     lines.append(
