@@ -151,6 +151,10 @@ class Controller:
         self.xds = home / "xds"
         self.redis = Redis(home / "redis", 0, self.values.deps.redis_append_only)
         self.pg = Postgres(home / "postgresql", 0, self.values.deps.postgresql_database)
+        if "orchestrator" in self.services:
+            orch_schema = _module_file("modelserve.orchestrator", "schema.sql")
+            if orch_schema is not None:
+                self.pg.extra_schemas = (orch_schema,)
         self.s3 = S3(
             0,
             self.values.deps.s3_bucket,
@@ -291,15 +295,17 @@ class Controller:
                     timeout_s=functools.partial(float, hold_s),
                     on_hold=self._on_hold,
                 )
+        # Datastores and their schema before any replica: like a migration job, so replicas
+        # never race each other creating tables.
+        self.redis.wait()
+        self.pg.wait()
+        self.pg.create_schema()
         threading.Thread(
             target=self._loop,
             args=(self._reconcile, self.settings.probe_interval_s),
             name="reconcile",
             daemon=True,
         ).start()
-        self.redis.wait()
-        self.pg.wait()
-        self.pg.create_schema()
         self.prom.wait()
         self.am.wait()
         deadline = time.monotonic() + self.settings.ready_timeout_s
@@ -1195,6 +1201,14 @@ def _module_exists(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _module_file(package: str, name: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / name
+    return path if path.is_file() else None
 
 
 def _has_orchestrator() -> bool:

@@ -173,6 +173,8 @@ class Postgres:
     port: int
     database: str
     proc: Supervised | None = None
+    extra_schemas: tuple[Path, ...] = ()
+    """More idempotent SQL files applied after ours (the orchestrator's tables)."""
 
     @property
     def data(self) -> Path:
@@ -281,6 +283,8 @@ class Postgres:
         if not exists.strip():
             self.psql("postgres", "-c", f'CREATE DATABASE "{self.database}"')
         self.psql(self.database, "-f", str(Path(__file__).with_name("schema.sql")))
+        for extra in self.extra_schemas:
+            self.psql(self.database, "-f", str(extra))
 
     @property
     def url(self) -> str:

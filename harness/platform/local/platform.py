@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -120,6 +121,11 @@ class LocalPlatform:
         for stale in ("events.jsonl", "alerts.jsonl"):
             with contextlib.suppress(FileNotFoundError):
                 (self.home / stale).unlink()
+        # The previous run's logs stay readable one run longer, in logs.prev/.
+        logs = self.home / "logs"
+        if logs.is_dir():
+            shutil.rmtree(self.home / "logs.prev", ignore_errors=True)
+            logs.rename(self.home / "logs.prev")
         port = free_port()
         cmd = [
             sys.executable,
