@@ -121,6 +121,11 @@ class LocalPlatform:
         for stale in ("events.jsonl", "alerts.jsonl"):
             with contextlib.suppress(FileNotFoundError):
                 (self.home / stale).unlink()
+        # Every up starts from empty stores: Alertmanager's notification log would otherwise
+        # swallow an alert that fired in the previous run, and old series or keys would leak
+        # into this run's gates. Backups (backups/) are kept.
+        for state in ("prometheus", "alertmanager", "redis", "postgresql", "xds"):
+            shutil.rmtree(self.home / state, ignore_errors=True)
         # The previous run's logs stay readable one run longer, in logs.prev/.
         logs = self.home / "logs"
         if logs.is_dir():
