@@ -478,7 +478,9 @@ class Controller:
             return
         rep.phase = "terminating"
         s = self.values.services[rep.service]
-        rep.term_deadline = time.time() + s.drain_delay_s + s.drain_deadline_s + 2
+        rep.term_deadline = (
+            time.time() + s.drain_delay_s + s.drain_deadline_s + self.settings.kill_grace_s
+        )
         self._sync_routes()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(rep.proc.pid, signal.SIGTERM)

@@ -27,7 +27,7 @@ class LocalSettings:
     )
     probe_interval_s: float = env_field(0.2, "replica readiness probe period (seconds)")
     kill_grace_s: float = env_field(
-        30.0, "after SIGTERM, SIGKILL a replica still running this many seconds past its drain"
+        5.0, "after SIGTERM, SIGKILL a replica still running this many seconds past its drain"
     )
 
     def validate(self) -> None:
