@@ -45,15 +45,23 @@ def _pct(values: list[float], q: float) -> float:
 @click.option("--profile", default="minimal", show_default=True, help="values.yaml profile.")
 @click.option("--requests", "n", default=2000, show_default=True, help="Requests per path.")
 @click.option("--toggles", default=5, show_default=True, help="Fault on/off cycles.")
-def bench_platform(profile: str, n: int, toggles: int) -> None:
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value by dotted key (repeatable), as for msai up.",
+)
+def bench_platform(profile: str, n: int, toggles: int, sets: tuple[str, ...]) -> None:
     """Up-to-ready time, gateway overhead and fault toggle latency of the local platform."""
+    from harness.platform.local.cli import parse_sets
     from harness.platform.local.platform import LocalPlatform
     from harness.platform.local.settings import local_settings
 
     fake = bool(local_settings().replica_command)
     p = LocalPlatform()
     t0 = time.monotonic()
-    p.up(StackSpec(profile=profile))
+    p.up(StackSpec(profile=profile, overrides=parse_sets(sets)))
     up_s = time.monotonic() - t0
     try:
         route = p.services()[0]

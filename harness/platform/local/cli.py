@@ -13,10 +13,10 @@ import yaml
 from harness.errors import ConfigError
 from harness.platform.base import StackSpec
 
-__all__ = ["down", "logs", "status", "up"]
+__all__ = ["down", "logs", "parse_sets", "status", "up"]
 
 
-def _parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
+def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in sets:
         key, eq, raw = item.partition("=")
@@ -50,7 +50,7 @@ def up(profile: str, values_file: str | None, sets: tuple[str, ...]) -> None:
     if p.running():
         click.echo("a local stack is running: stopping it first")
     t0 = time.monotonic()
-    spec = StackSpec(profile=profile, values_file=values_file, overrides=_parse_sets(sets))
+    spec = StackSpec(profile=profile, values_file=values_file, overrides=parse_sets(sets))
     p.up(spec)
     st = p.state()
     click.echo(f"up in {time.monotonic() - t0:.1f} s (profile {profile})")

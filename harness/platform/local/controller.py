@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import importlib.util
 import json
@@ -999,7 +1000,14 @@ class Controller:
                 i for i in self.injections.values() if i.expires is not None and i.expires <= now
             ]
         for inj in due:
-            self.revert(inj)
+            try:
+                self.revert(inj)
+            except HarnessError as exc:
+                # Retry in a second rather than on every tick; the error is in events.jsonl.
+                with self.lock:
+                    if inj.id in self.injections:
+                        self.injections[inj.id] = dataclasses.replace(inj, expires=now + 1.0)
+                self.event("fault_rollback", fault_id=inj.id, ok=False, error=str(exc))
 
     # ------------------------------------------------------------------ backups
     def backup(self, store: str) -> str:
