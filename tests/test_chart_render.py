@@ -378,3 +378,18 @@ def test_notes_name_the_secrets_to_create() -> None:
     text = notes["modelserve/templates/NOTES.txt"]
     assert "create secret generic modelserve-postgresql" in text
     assert "create secret generic modelserve-admin-token" in text  # dev turns fault hooks on
+
+
+@pytest.mark.parametrize("profile", sorted(VALUES["profiles"]))
+def test_game_day_profiles_render(profile: str) -> None:
+    """The profiles the local platform applies render on Kubernetes too (kind applies them
+    as values overrides)."""
+    objs = render(VALUES["profiles"][profile])
+    deployments = {d["metadata"]["name"] for d in kinds(objs, "Deployment")}
+    assert {"ner", "vision"} <= deployments
+    if profile == "scale-to-zero":
+        assert find(objs, "HTTPScaledObject", "ner")["spec"]["replicas"]["min"] == 0
+        assert "ner" not in {h["metadata"]["name"] for h in kinds(objs, "HorizontalPodAutoscaler")}
+    if profile == "minimal":
+        assert "orchestrator" not in deployments
+        assert not kinds(objs, "WorkflowTemplate")
