@@ -195,3 +195,26 @@ def test_keep_alive_round_trips_are_not_held_by_nagle(procs: list) -> None:
             times.append(time.perf_counter() - t0)
     times.sort()
     assert times[len(times) // 2] < 0.025, times
+
+
+def test_sigterm_while_loading_exits_0_and_never_serves(tmp_path: Path, procs: list) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"MSAI_FAKE_LOAD_S": "3", "MSAI_FAKE_DRAIN_DELAY_S": "0.5"}
+    proc = start_replica("fake", port, env, str(tmp_path / "log"))
+    procs.append(proc)
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/v2/health/live", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout=20)
+    assert httpx.get(f"{base}/v2/health/ready").json()["state"] == "loading"
+    proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: httpx.get(f"{base}/v2/health/ready").json()["state"] == "draining")
+    r = httpx.post(f"{base}/v1/echo", json={"text": "early"})
+    assert r.status_code == 503
+    assert "not loaded" in r.json()["error"]
+    assert proc.wait(15) == 0

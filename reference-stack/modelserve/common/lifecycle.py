@@ -48,6 +48,7 @@ class Lifecycle:
         self.drain_started: float | None = None
         self.load_seconds: float | None = None
         self._final = False  # counts are settled; late cancellations change nothing
+        self.model_loaded = False
 
     @property
     def ready(self) -> bool:
@@ -60,6 +61,7 @@ class Lifecycle:
     def loaded(self, seconds: float) -> None:
         with self._lock:
             self.load_seconds = seconds
+            self.model_loaded = True
             self._metrics.set_load_seconds(seconds)
             if self.state is State.LOADING:  # a SIGTERM during load wins
                 self._set(State.READY)
@@ -92,9 +94,10 @@ class Lifecycle:
     def check_serving(self) -> None:
         """Raise 503 unless inference may run now."""
         state = self.state
-        if state not in (State.READY, State.DRAINING):
+        if not self.model_loaded or state not in (State.READY, State.DRAINING):
             detail = f": {self.error}" if self.error else ""
-            raise ModelNotReady(f"model {self.model!r} is {state.value}{detail}", field="model")
+            what = state.value if self.model_loaded else f"{state.value}, not loaded"
+            raise ModelNotReady(f"model {self.model!r} is {what}{detail}", field="model")
 
     # Request accounting (called on the event loop only).
     def enter(self) -> None:
