@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import FaultError, PlatformError, Unsupported
+from harness.latency import encode_histogram, merge_histograms, new_histogram, percentiles_ms
+from harness.latency import record_us as _record_us
 from harness.platform.base import (
     Endpoint,
     Injection,
@@ -35,7 +37,7 @@ from harness.platform.base import (
     new_injection_id,
 )
 
-__all__ = ["FakeClock", "FakePlatform", "FakeResponse"]
+__all__ = ["FakeClock", "FakePlatform", "FakeResponse", "fake_load"]
 
 _DEFAULT_NODES = [
     {"name": "general-a", "labels": {"node-group": "general", "capacity-type": "on-demand"}},
@@ -408,3 +410,75 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.t += max(0.0, seconds)
         return False
+
+
+def fake_load(request: Any) -> None:
+    """A tiny open-loop load for game days on :class:`FakePlatform` (a ``LoadRunner``).
+
+    Sends ``rate`` requests/s for ``duration`` through ``platform.request(route)``, routes
+    drawn by ``mix``, and writes ``load_bucket`` / ``load_summary`` events with HDR histograms
+    as the real generator does, so gates read it the same way. Stops early on ``stop``."""
+    from harness.durations import parse_duration
+
+    spec, platform, record = request.spec, request.platform, request.record
+    rate = float(spec.get("rate", 10))
+    duration = parse_duration(spec.get("duration", 1))
+    mix = dict(spec.get("mix") or {"ner": 1.0})
+    routes = sorted(mix)
+    rng = random.Random(request.seed)
+    totals: dict[str, dict[str, Any]] = {}
+    t0 = time.time()
+    for second in range(int(duration)):
+        row: dict[str, dict[str, Any]] = {}
+        per_request = 1.0 / rate if rate else 1.0
+        for i in range(int(rate)):
+            due = t0 + second + i * per_request
+            if request.stop.wait(max(0.0, due - time.time())):
+                break
+            route = rng.choices(routes, weights=[mix[r] for r in routes])[0]
+            resp = platform.request(route)
+            for key in (route, "all"):
+                b = row.setdefault(
+                    key, {"sent": 0, "completed": 0, "errors": {}, "hist": new_histogram()}
+                )
+                b["sent"] += 1
+                if resp.status >= 400:
+                    kind = f"http_{resp.status}"
+                    b["errors"][kind] = b["errors"].get(kind, 0) + 1
+                else:
+                    b["completed"] += 1
+                    _record_us(b["hist"], resp.latency_ms * 1000.0)
+        for key in [*routes, "all"]:
+            b = row.get(key, {"sent": 0, "completed": 0, "errors": {}, "hist": new_histogram()})
+            pct = percentiles_ms(b["hist"])
+            record.emit(
+                "load_bucket",
+                t=t0 + second + 1,
+                second=second,
+                route=key,
+                sent=b["sent"],
+                completed=b["completed"],
+                errors=b["errors"],
+                **pct,
+                histogram=encode_histogram(b["hist"]),
+            )
+            tot = totals.setdefault(key, {"sent": 0, "completed": 0, "errors": {}, "hists": []})
+            tot["sent"] += b["sent"]
+            tot["completed"] += b["completed"]
+            for k, v in b["errors"].items():
+                tot["errors"][k] = tot["errors"].get(k, 0) + v
+            tot["hists"].append(b["hist"])
+        if request.stop.is_set():
+            break
+    for key, tot in totals.items():
+        hist = merge_histograms(tot["hists"])
+        record.emit(
+            "load_summary",
+            route=key,
+            sent=tot["sent"],
+            completed=tot["completed"],
+            errors=tot["errors"],
+            **percentiles_ms(hist),
+            rate_rps=rate,
+            histogram=encode_histogram(hist),
+        )

@@ -46,6 +46,7 @@ from harness.observers import (
     AlertObserver,
     Observer,
     ObserverLoop,
+    PlatformEventObserver,
     ProbeObserver,
     QueryObserver,
     ReplicaObserver,
@@ -208,13 +209,13 @@ def _load_duration(scenario: Scenario) -> float:
 def _default_gates(
     scenario: Scenario, run_dir: Path, context: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    try:
-        from harness import gates  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        raise Unsupported("harness", "evaluate gates", "harness.gates is not installed") from exc
-    evaluate: Any = getattr(gates, "evaluate_run", None) or gates.evaluate
-    results = evaluate(scenario.expect, run_dir, **context)
-    return [r if isinstance(r, dict) else r.to_json() for r in results]
+    """harness.gates, the one place gates are evaluated, over the run record on disk."""
+    from harness.gates import evaluate_run
+
+    return [
+        v.to_json()
+        for v in evaluate_run(scenario.expect, run_dir, source=scenario.source, **context)
+    ]
 
 
 # ----------------------------------------------------------------------------- dry run
@@ -313,10 +314,13 @@ def run_scenario(
         raise ScenarioSkipped(f"{scenario.name} runs on {scenario.platforms}, not {name}")
     owned = platform is None
     if platform is None:
-        from harness.platform import get_platform  # type: ignore[attr-defined,unused-ignore]
+        from harness.platform import get_platform
 
         platform = get_platform(platform_name)
-    assert platform is not None
+        running = getattr(platform, "running", None)
+        if callable(running) and running():
+            say(f"reusing the running {name} stack")
+            owned = False
     stack = scenario.stack
     if owned:
         say(f"bringing up the {name} stack (profile {stack.get('profile', 'default')})")
@@ -398,6 +402,8 @@ def _run_on(
                     ReplicaObserver(platform, record, services),
                     ProbeObserver(platform, record, scenario.steady_state),
                 ]
+                if callable(getattr(platform, "events", None)):
+                    observers.append(PlatformEventObserver(platform, record))
                 if scenario.observe.get("alerts", True):
                     observers.append(AlertObserver(platform, record))
                 if scenario.observe.get("prometheus"):
@@ -476,14 +482,7 @@ def _run_on(
             context = {"faults": result.faults, "platform": platform.name}
             gates = evaluate(scenario, run_dir, context)
             for g in gates:
-                record.emit(
-                    "gate",
-                    gate=str(g.get("gate")),
-                    verdict=str(g.get("verdict", "inconclusive")),
-                    expected=g.get("expected"),
-                    observed=g.get("observed"),
-                    evidence=g.get("evidence"),
-                )
+                record.emit("gate", **{"verdict": "inconclusive", **g})
                 result.gates.append(g)
                 verdicts.append(str(g.get("verdict", "inconclusive")))
                 if g.get("verdict") != "pass":
@@ -496,6 +495,9 @@ def _run_on(
     except (Interrupted, KeyboardInterrupt) as exc:
         result.reasons.append(f"interrupted: {exc or 'Ctrl-C'}; every fault was rolled back")
         verdicts.append("error")
+        if loop is not None:
+            loop.stop()
+            loop = None
         _close(record, result, verdicts)
         raise
     except HarnessError as exc:

@@ -488,6 +488,11 @@ GATES: dict[str, GateFactory | str] = {
     "error_ratio": ErrorRatioGate.from_spec,
     "error_budget": ErrorBudgetGate.from_spec,
     "throughput": ThroughputGate.from_spec,
+    # what the platform did (observer events): harness.gates_platform
+    "replicas": "harness.gates_platform:replicas_gate",
+    "alert": "harness.gates_platform:alert_gate",
+    "no_unexpected_alerts": "harness.gates_platform:no_unexpected_alerts_gate",
+    "measurement": "harness.gates_platform:measurement_gate",
 }
 
 

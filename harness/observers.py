@@ -30,6 +30,7 @@ __all__ = [
     "AlertObserver",
     "Observer",
     "ObserverLoop",
+    "PlatformEventObserver",
     "ProbeObserver",
     "QueryObserver",
     "ReplicaObserver",
@@ -85,6 +86,7 @@ class AlertObserver:
         self.platform, self.record = platform, record
         self._state: dict[tuple[str, str], dict[str, Any]] = {}
         self._delivered = 0
+        self._since = time.time()
 
     def poll(self) -> None:
         url = self.platform.prometheus_url
@@ -118,20 +120,69 @@ class AlertObserver:
                     source="prometheus",
                 )
         self._state = current
-        received = getattr(self.platform, "received_alerts", None)
-        if callable(received):  # what Alertmanager actually delivered to the webhook
-            delivered = list(received())
+        received = getattr(self.platform, "alerts", None)
+        if callable(received):  # what Alertmanager actually delivered to the webhook receiver
+            delivered = list(received(self._since))
             for a in delivered[self._delivered :]:
                 self.record.emit(
                     "alert",
                     name=a.get("name") or a.get("labels", {}).get("alertname", "?"),
-                    state=a.get("state") or a.get("status", "firing"),
+                    state=a.get("status") or a.get("state", "firing"),
                     labels=a.get("labels", {}),
-                    starts_at=a.get("starts_at") or a.get("startsAt"),
-                    ends_at=a.get("ends_at") or a.get("endsAt"),
+                    starts_at=a.get("starts_at"),
+                    ends_at=a.get("ends_at"),
+                    received=a.get("received"),
                     source="alertmanager",
                 )
             self._delivered = len(delivered)
+
+
+class PlatformEventObserver:
+    """The platform's own events (``platform.events(since)``, e.g. the local controller's):
+    ``cold_start`` becomes a ``cold_start_s`` measurement, ``scale`` a ``scale`` event with the
+    autoscaler's reason, node and backup events notes."""
+
+    name = "platform_events"
+
+    def __init__(self, platform: Platform, record: RunRecord) -> None:
+        self.platform, self.record = platform, record
+        self._since = time.time()
+        self._seen: set[tuple[float, str]] = set()
+
+    def poll(self) -> None:
+        events = getattr(self.platform, "events")(self._since)  # noqa: B009 - optional method
+        for ev in events:
+            key = (float(ev.get("t", 0.0)), str(ev.get("kind")))
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            kind = ev.get("kind")
+            t = float(ev.get("t", time.time()))
+            if kind == "cold_start":
+                self.record.emit(
+                    "measurement",
+                    t=t,
+                    name="cold_start_s",
+                    value=float(ev.get("seconds", 0.0)),
+                    unit="s",
+                    service=ev.get("service"),
+                )
+            elif kind == "scale":
+                self.record.emit(
+                    "scale",
+                    t=t,
+                    service=ev.get("service"),
+                    from_replicas=ev.get("from_replicas"),
+                    to_replicas=ev.get("to_replicas"),
+                    reason=ev.get("reason", "platform"),
+                )
+            elif kind in ("node_drain", "node_terminated", "node_replaced", "backup", "restore"):
+                fields = {k: v for k, v in ev.items() if k not in ("t", "kind")}
+                self.record.emit(
+                    "note", t=t, message=f"platform: {kind}", platform_event=kind, **fields
+                )
+        if events:
+            self._since = max(float(e.get("t", 0.0)) for e in events)
 
 
 class QueryObserver:

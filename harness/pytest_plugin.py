@@ -7,11 +7,30 @@ Options:
 
 Tests marked ``kind`` / ``eks`` run only with the matching ``--platform``; ``gpu`` and
 ``soak`` only when asked. Each is skipped with the reason, never silently dropped.
+
+Scenarios: ``scenarios/*.yaml`` are collected as test items and run as game days (verdicts and
+the inconclusive policy: :mod:`harness.pytest_scenarios`); ``--scenario-profile`` (default
+``ci``) picks the profile. Fixtures for Python suites: ``platform`` (the session's stack, up
+once), ``run_scenario`` (run a scenario file or YAML text on it, get the RunResult) and
+``record`` (a RunRecord in the test's tmp_path).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from harness.pytest_scenarios import (
+    PLATFORM_FACTORY,
+    POOL,
+    RUN_OPTIONS,
+    PlatformPool,
+    ScenarioFile,
+    is_scenario_file,
+)
 
 __all__ = ["PLATFORMS"]
 
@@ -28,6 +47,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--with-gpu", action="store_true", help="run tests marked gpu")
     group.addoption("--with-soak", action="store_true", help="run tests marked soak")
+    group.addoption(
+        "--scenario-profile",
+        default="ci",
+        help="profile of scenario files to apply (default: ci; 'none' runs them as written)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[POOL] = PlatformPool(str(config.getoption("--platform")))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    pool = config.stash.get(POOL, None)
+    if pool is not None:
+        pool.close()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if is_scenario_file(file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -49,3 +89,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def msai_platform_name(request: pytest.FixtureRequest) -> str:
     """The ``--platform`` chosen for this run."""
     return str(request.config.getoption("--platform"))
+
+
+@pytest.fixture(scope="session")
+def platform(request: pytest.FixtureRequest) -> Any:
+    """The session's platform (``--platform``), up with the default stack; shared with the
+    scenario items. A stack already running (``msai up``) is reused and left running."""
+    pool: PlatformPool = request.config.stash[POOL]
+    if PLATFORM_FACTORY in request.config.stash:
+        pool.factory = request.config.stash[PLATFORM_FACTORY]
+    return pool.get()
+
+
+@pytest.fixture
+def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    """``run_scenario(path_or_yaml, profile="ci", **run_options)`` -> RunResult, on the session
+    platform (brought up with the scenario's stack), records under ``tmp_path``."""
+    from harness.gameday import run_scenario as run
+    from harness.scenario import load_scenario, parse_scenario
+
+    def runner(source: str | Path, *, profile: str | None = "ci", **options: Any) -> Any:
+        text = str(source)
+        if isinstance(source, Path) or (text.endswith((".yaml", ".yml")) and "\n" not in text):
+            scenario = load_scenario(source, profile=profile)
+        else:
+            scenario = parse_scenario(text, source="<run_scenario>", profile=profile)
+        pool: PlatformPool = request.config.stash[POOL]
+        if PLATFORM_FACTORY in request.config.stash:
+            pool.factory = request.config.stash[PLATFORM_FACTORY]
+        extra: dict[str, Any] = request.config.stash.get(RUN_OPTIONS, {})
+        merged = {"runs_dir": tmp_path / "runs", **extra}
+        return run(scenario, platform=pool.get(scenario.stack), **{**merged, **options})
+
+    return runner
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> Iterator[Any]:
+    """A RunRecord in ``tmp_path/run`` for a hand-written experiment; closed after the test."""
+    from harness.record import RunRecord
+
+    rec = RunRecord(tmp_path / "run")
+    yield rec
+    if not getattr(rec, "_closed", True):
+        rec.close("pass")

@@ -31,6 +31,7 @@ entries are validated by ``harness.gates`` (one place); this schema only require
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -556,8 +557,32 @@ def parse_scenario(
     return scenario
 
 
+def _gate_path(field_name: str | None) -> tuple[str | int, ...]:
+    """``expect[2].window.from`` -> ("expect", 2, "window", "from")."""
+    out: list[str | int] = []
+    for part in re.findall(r"[^.\[\]]+", field_name or ""):
+        out.append(int(part) if part.isdigit() else part)
+    return tuple(out)
+
+
+def _check_gates(s: Scenario) -> None:
+    """Each gate is built once here (harness.gates, the one place), so a bad gate fails at
+    load time with its line, not after a ten-minute run."""
+    from harness.gates import gates_from_specs
+
+    try:
+        gates_from_specs(s.expect, source=s.source)
+    except ConfigError as exc:
+        path = _gate_path(exc.field) or ("expect",)
+        message = str(exc)
+        prefix = f"{exc.source} [{exc.field}]: " if exc.source else f"[{exc.field}]: "
+        message = message.removeprefix(prefix)
+        raise s.error(message, path) from None
+
+
 def _semantic_checks(s: Scenario) -> None:
     """What a schema cannot say: durations in range, mix weights, windows inside the load."""
+    _check_gates(s)
     load = s.load
     # the shape's own keys are checked by loadtests (shape_from_spec) at plan time
     if "mix" in load and sum(load["mix"].values()) <= 0:
