@@ -38,15 +38,22 @@ def test_lint_is_clean(env: str) -> None:
     assert not problems, problems
 
 
+CHART_META = yaml.safe_load((CHART / "Chart.yaml").read_text())
+#: The oldest Kubernetes the chart claims (Chart.yaml kubeVersion) and the newest schemas known.
+OLDEST = re.sub(r"^>=\s*([0-9.]+).*$", r"\1", CHART_META["kubeVersion"])
+KUBE_VERSIONS = (OLDEST, KUBE_VERSION, kubernetes_validate.latest_version())
+
+
+@pytest.mark.parametrize("kube", KUBE_VERSIONS)
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_core_objects_are_valid_kubernetes(env: str) -> None:
+def test_core_objects_are_valid_kubernetes(env: str, kube: str) -> None:
     objs = render_env(env)
     core = [o for o in objs if not is_custom(o)]
     assert len(core) > 20
     failures = []
     for obj in core:
         try:
-            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+            kubernetes_validate.validate(obj, kube, strict=True)
         except kubernetes_validate.ValidationError as exc:
             failures.append(f"{ident(obj)}: {exc.message} at {list(exc.path)}")
     assert not failures, "\n".join(failures)
