@@ -187,6 +187,16 @@ def test_mesh_abort_and_revert_from_another_process(stack: Stack) -> None:
     later.revert(inj)  # idempotent
 
 
+def test_overlapping_mesh_faults_stack(stack: Stack) -> None:
+    first = stack.p.mesh_fault("ner", abort_status=418, percent=100)
+    second = stack.p.mesh_fault("ner", abort_status=429, percent=100)
+    assert _get(stack.url("ner") + "/x")[0] == 429
+    stack.p.revert(second)
+    assert _get(stack.url("ner") + "/x")[0] == 418  # the first is still in force
+    stack.p.revert(first)
+    assert _get(stack.url("ner") + "/x")[0] == 200
+
+
 def test_mesh_delay_for_a_window(stack: Stack) -> None:
     inj = stack.p.mesh_fault("ner", delay_ms=300, percent=100, duration_s=1.5)
     assert inj.expires is not None

@@ -950,8 +950,28 @@ class Controller:
         """Take a fault back; safe to call twice and for faults that already ended."""
         u = inj.undo
         if inj.kind == "mesh_fault":
+            # Faults on one route stack: taking one back re-applies the newest left, if any.
+            with self.lock:
+                others = sorted(
+                    (
+                        i
+                        for i in self.injections.values()
+                        if i.kind == "mesh_fault" and i.target == u["route"] and i.id != inj.id
+                    ),
+                    key=lambda i: i.started,
+                )
             admin = envoy.EnvoyAdmin(self.ports["envoy_admin"])
-            admin.set_runtime(envoy.fault_runtime(u["route"], mesh_default=self.values.mesh))
+            if others:
+                p = others[-1].params
+                values = envoy.fault_runtime(
+                    u["route"],
+                    delay_ms=p.get("delay_ms"),
+                    abort_status=p.get("abort_status"),
+                    percent=float(p.get("percent", 100.0)),
+                )
+            else:
+                values = envoy.fault_runtime(u["route"], mesh_default=self.values.mesh)
+            admin.set_runtime(values)
         elif inj.kind == "drain":
             with self.lock:
                 n = self._node(u["node"])
