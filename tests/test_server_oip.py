@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,11 +13,18 @@ from hypothesis import strategies as st
 from modelserve.common.errors import BadInput
 from modelserve.common.model import TensorSpec
 from modelserve.common.oip import flatten, parse_infer_request
+from modelserve.common.server_settings import ServerSettings
+from modelserve.common.testing import FakeSettings, create_fake_app, wait_until
+from starlette.testclient import TestClient
 
 SPECS = [TensorSpec("text", "BYTES", [-1]), TensorSpec("pixels", "FP32", [-1, 2, 3])]
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
     ),
@@ -118,3 +126,32 @@ def test_flatten_keeps_row_major_order(data: Any) -> None:
         return [y for item in x for y in walk(item)] if isinstance(x, list) else [x]
 
     assert flatten(data, "d") == walk(data)
+
+
+@pytest.fixture(scope="module")
+def fake_client() -> Iterator[TestClient]:
+    app = create_fake_app(
+        ServerSettings(max_body_bytes=4096), FakeSettings(batch_cost_ms=0, item_cost_ms=0)
+    )
+    with TestClient(app) as c:
+        wait_until(lambda: c.get("/v2/health/ready").status_code == 200)
+        yield c
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=json_values)
+def test_any_json_on_any_route_is_answered_never_a_500(fake_client: TestClient, body: Any) -> None:
+    for path in ("/v1/echo", "/v2/models/fake/infer"):
+        r = fake_client.post(path, json=body)
+        assert r.status_code in (200, 400, 413), (path, body, r.text)
+        if r.status_code != 200:
+            assert r.json()["field"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(raw=st.binary(max_size=300))
+def test_any_bytes_are_answered_never_a_500(fake_client: TestClient, raw: bytes) -> None:
+    r = fake_client.post("/v1/echo", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code in (200, 400, 413)
+    if r.status_code != 200:
+        assert r.json()["field"] == "body" or r.json()["field"].startswith("text")

@@ -242,7 +242,7 @@ class ModelServer:
                     extra={
                         "model": self.name,
                         "route": route,
-                        "path": request.url.path,
+                        "path": request.scope["path"],
                         "status": status if completed else "cancelled",
                         "duration_ms": round(elapsed * 1000, 3),
                     },
