@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("harness.platform.local.cli", "logs", "Print a local service's logs."),
     "down": ("harness.platform.local.cli", "down", "Stop the local stack and crash leftovers."),
     "bench": ("harness.bench", "bench", "Benchmarks that print figures and ratios."),
+    "load": ("loadtests.cli", "load", "Run an open-loop load by hand; search the max rate."),
 }
 
 

@@ -2,15 +2,17 @@
 
 1. Stock Locust (FastHttpUser, closed loop, ``--users`` users, no wait) on one core: its rate.
 2. The open-loop generator on the same core: the highest rate it sustains with the schedule
-   kept within 1% of target, found by the ramp search. A trial keeps its schedule when every
-   request was dispatched and answered without error and the rate actually achieved
-   (requests over the time until the last one went out) is at least 99% of the target; the
-   dispatch lag behind the schedule (p99, max) is printed beside it.
+   kept within 1% of target, found by the ramp search (a rate is missed only when two trials
+   at it miss; stock Locust likewise runs twice, before and after, and its best counts).
+   A trial keeps its schedule when every request was dispatched and answered without error
+   and the rate actually achieved (requests over the time until the last one went out) is at
+   least 99% of the target; the dispatch lag behind the schedule (p99, max) is printed too.
 3. Both against a saturated server (``--saturate-ms`` service time, one request at a time,
    or ``--url``'s own limit): the p99 each reports. Locust times each request from when it
    actually went out, so a closed loop never sees the queue its own waiting hides
-   (coordinated omission); the open loop, sending at the rate Locust achieved, times from the
-   intended send time.
+   (coordinated omission): it reports about users x service time however overloaded the
+   service is. The open loop sends at 110% of the capacity and times from the intended send
+   time, which is what clients arriving at that rate would live through.
 
 The generator and the server run pinned to different CPUs when there are two or more.
 CPU time per request is printed too: on a shared machine it is the steadier figure.
@@ -31,7 +33,7 @@ from loadtests.runner import ProcessWorkers, run_load
 from loadtests.search import Trial, search_max_rate
 from loadtests.settings import load_settings_from_env
 from loadtests.shapes import ConstantRate
-from loadtests.stock import run_stock
+from loadtests.stock import StockResult, run_stock
 from loadtests.testing import echo_server
 
 __all__ = ["bench_load"]
@@ -40,6 +42,13 @@ __all__ = ["bench_load"]
 def _cpus() -> tuple[int | None, int | None]:
     cpus = sorted(os.sched_getaffinity(0))
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
+
+
+def _load_note() -> None:
+    load = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
+    busy = "  (busy: other work competes for the CPUs; figures are noisy)" if load > cpus else ""
+    click.echo(f"machine load average {load:.1f} on {cpus} CPUs{busy}")
 
 
 @contextlib.contextmanager
@@ -86,20 +95,32 @@ def bench_load(
     settings = load_settings_from_env(start_delay_s=0.5, workers=1, progress_every_s=3600)
     cpus = [gen_cpu] if gen_cpu is not None else None
     click.echo(f"msai bench load: route {route}, trials of {trial_s:g} s, {pinned}")
+    _load_note()
 
     with _endpoint(url, srv_cpu) as (base, desc):
         click.echo(f"endpoint: {desc}")
         targets = build_targets([route], {}, url=base)
-        stock = run_stock(base, route=route, users=users, seconds=trial_s, cpu=gen_cpu)
-        stock_cpu_us = stock.cpu_s / max(stock.requests, 1) * 1e6
-        click.echo(
-            f"closed loop, stock Locust FastHttpUser x{users}: {stock.rps:,.0f} req/s, "
-            f"p99 {stock.p99_ms} ms, {stock.failures} failures, {stock_cpu_us:.0f} us CPU/request"
-        )
+
+        def stock_run() -> StockResult:
+            result = run_stock(base, route=route, users=users, seconds=trial_s, cpu=gen_cpu)
+            cpu_us = result.cpu_s / max(result.requests, 1) * 1e6
+            click.echo(
+                f"closed loop, stock Locust FastHttpUser x{users}: {result.rps:,.0f} req/s, "
+                f"p99 {result.p99_ms} ms, {result.failures} failures, {cpu_us:.0f} us CPU/request"
+            )
+            return result
+
+        stock_runs = [stock_run()]
 
         cpu_per_req: dict[float, float] = {}
 
         def trial(rate: float) -> Trial:
+            first = one_trial(rate)
+            # On a shared machine one stolen time slice can sink a trial: a miss counts only
+            # when a second trial at the same rate misses too (stock Locust gets two runs).
+            return first if first.ok else one_trial(rate)
+
+        def one_trial(rate: float) -> Trial:
             schedule = build_schedule(ConstantRate(rate, trial_s), {route: 1.0}, seed)
             result = run_load(
                 schedule,
@@ -129,6 +150,9 @@ def bench_load(
         click.echo("open loop, msai generator (Poisson arrivals), ramp search:")
         found = search_max_rate(trial, start=start_rate, precision=precision, max_trials=14)
         best = found.best_rate or 0.0
+        stock_runs.append(stock_run())
+        stock = max(stock_runs, key=lambda r: r.rps)
+        stock_cpu_us = stock.cpu_s / max(stock.requests, 1) * 1e6
         open_cpu_us = cpu_per_req.get(best, 0.0)
         click.echo(
             f"open loop: highest rate with the schedule within 1%: {best:,.0f} req/s "
@@ -136,7 +160,7 @@ def bench_load(
         )
         click.echo(
             f"ratio open/stock requests per second on one core: {best / max(stock.rps, 1):.2f}x "
-            f"(goal >= 1.00)"
+            f"(best of {len(stock_runs)} stock runs: {stock.rps:,.0f}; goal >= 1.00)"
         )
         if open_cpu_us and stock_cpu_us:
             click.echo(
@@ -153,7 +177,11 @@ def bench_load(
             f"{closed.p99_ms} ms, max {closed.max_ms:.0f} ms"
         )
         time.sleep(0.5)  # let the server's queue empty
-        schedule = build_schedule(ConstantRate(closed.rps, trial_s), {route: 1.0}, seed)
+        # Saturated: 10% over what the server can do (its nominal capacity for the echo
+        # server, else what the closed loop got out of it).
+        capacity = max(closed.rps, 1000.0 / saturate_ms if not url else 0.0)
+        rate = 1.1 * capacity
+        schedule = build_schedule(ConstantRate(rate, trial_s), {route: 1.0}, seed)
         opened = run_load(
             schedule,
             build_targets([route], {}, url=base),
@@ -163,7 +191,7 @@ def bench_load(
         )
         f = opened.summary().event_fields()
         click.echo(
-            f"  open loop at {closed.rps:,.0f} req/s (the rate the closed loop got): p99 "
+            f"  open loop at {rate:,.0f} req/s (110% of {capacity:,.0f}/s capacity): p99 "
             f"{f['p99_ms']} ms, max {f['max_ms']} ms, from intended send times"
         )
         if f["p99_ms"] and closed.p99_ms:
@@ -171,3 +199,4 @@ def bench_load(
                 f"  coordinated-omission gap: open-loop p99 is {f['p99_ms'] / closed.p99_ms:.1f}x "
                 "what the closed loop reports"
             )
+    _load_note()

@@ -100,6 +100,7 @@ def find_max_rate(
     seed: int = 1,
     precision: float = 0.05,
     max_trials: int = 20,
+    max_rate: float = 1e6,
     settings: LoadSettings | None = None,
     pool: Callable[[], WorkerPool] | None = None,
 ) -> SearchResult:
@@ -129,4 +130,6 @@ def find_max_rate(
             return Trial(rate, False, f"error ratio {ratio:.4f} > {max_error_ratio:g}", figures)
         return Trial(rate, True, f"p99 {p99:.1f} ms, errors {ratio:.4f}", figures)
 
-    return search_max_rate(trial, start=start, precision=precision, max_trials=max_trials)
+    return search_max_rate(
+        trial, start=start, precision=precision, max_trials=max_trials, max_rate=max_rate
+    )
