@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 import prometheus_client
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -103,7 +103,7 @@ class OrchestratorApp:
     history: HistoryWriter | None = None
     builtins_missing: dict[str, str] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _client: httpx.AsyncClient | None = None
+    _client: aiohttp.ClientSession | None = None
 
     async def start(self, builtins: dict[str, BuiltinFn] | None = None) -> None:
         s = self.settings
@@ -113,8 +113,8 @@ class OrchestratorApp:
             )
             builtins = found
         self.store = StateStore(s.redis_url, timeout_s=s.redis_timeout_s)
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
-        self._client = httpx.AsyncClient(limits=limits, trust_env=False)
+        connector = aiohttp.TCPConnector(limit=512, limit_per_host=256)
+        self._client = aiohttp.ClientSession(connector=connector, trust_env=False)
         caller = StepCaller(self._client, dict(s.services), builtins)
         self.engine = Engine(
             s, self.store, self.pipelines, caller, self.metrics, replica_id=self.replica_id
@@ -171,7 +171,7 @@ class OrchestratorApp:
         if self.history is not None:
             await self.history.close()
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
         if self.store is not None:
             await self.store.close()
         self.state = "stopped"
@@ -182,9 +182,11 @@ class OrchestratorApp:
         assert self._client is not None
         for service, base in self.settings.services.items():
             try:
-                resp = await self._client.get(f"{base.rstrip('/')}/v2/models/{service}", timeout=3)
-                if resp.status_code == 200:
-                    await self.history.record_model(service, resp.json())
+                url = f"{base.rstrip('/')}/v2/models/{service}"
+                async with self._client.get(url, timeout=aiohttp.ClientTimeout(total=3)) as resp:
+                    meta = await resp.json() if resp.status == 200 else None
+                if meta is not None:
+                    await self.history.record_model(service, meta)
             except Exception as exc:  # never fails the replica: metadata is informational
                 log.warning("model metadata of %s not recorded: %s", service, exc)
 

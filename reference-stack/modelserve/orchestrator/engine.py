@@ -63,6 +63,8 @@ class RunOutcome:
     total_s: float = 0.0
     steps_s: float = 0.0
     step_latency: dict[str, float] = field(default_factory=dict)
+    fresh: bool = False
+    """Created by this replica and never interrupted: no stored step outcomes to honour."""
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -193,7 +195,16 @@ class Engine:
         task = self.tasks.get(run_id)
         if task is None:  # finished before we looked (cannot happen with one event loop)
             raise StateUnavailable(f"run {run_id} vanished from this replica")
-        out = await asyncio.shield(task)
+        pipe = self.pipelines[name]
+        budget = timeout_s or pipe.timeout_s or self.settings.default_timeout_s
+        try:  # the deadline bounds the wait too (a Redis outage parks the run, not the client)
+            out = await asyncio.wait_for(asyncio.shield(task), timeout=budget + 1.0)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"run {run_id} did not finish within its deadline; it goes on: "
+                f"GET /v1/runs/{run_id}",
+                field="timeout_s",
+            ) from None
         if out is None:
             raise ModelNotReady(f"run {run_id} moved to another replica; GET /v1/runs/{run_id}")
         return out
@@ -247,7 +258,7 @@ class Engine:
         self, run_id: str, pipe: Pipeline, data: Any, deadline: float, created: float, resumed: bool
     ) -> RunOutcome:
         ctx: dict[str, Any] = {"input": data, "steps": {}}
-        out = RunOutcome(run_id, pipe.name, ok=False)
+        out = RunOutcome(run_id, pipe.name, ok=False, fresh=not resumed)
         try:
             out.steps_s = await self._seq(run_id, pipe, pipe.steps, ctx, deadline, out)
             out.result = render(pipe.output, ctx) if pipe.output is not None else ctx["steps"]
@@ -334,29 +345,50 @@ class Engine:
         deadline: float,
         out: RunOutcome,
     ) -> float:
-        while True:
-            if time.time() >= deadline:
-                raise DeadlineExceeded(
-                    f"run deadline passed before step {step.name!r}", field=f"steps.{step.name}"
-                )
-            claim = await self.store.claim_step(run_id, step.name, self.owner, self.lease_ms)
-            if claim.outcome != "held":
-                break
-            await asyncio.sleep(min(0.25, self.settings.lease_s / 4))  # a live owner: wait
-        if claim.outcome == "lost":
-            raise _Lost
-        if claim.outcome in ("done", "failed"):  # stored by an earlier execution: reuse
-            ctx["steps"][step.name] = claim.result
-            if claim.outcome == "failed" and step.dependency == "hard":
-                raise StepFailed(
-                    f"step {step.name!r} failed: {claim.meta.get('error', '')}", step=step.name
-                )
-            return 0.0
+        if time.time() >= deadline:
+            raise DeadlineExceeded(
+                f"run deadline passed before step {step.name!r}", field=f"steps.{step.name}"
+            )
         payload = render(step.input, ctx)
         retries = self.metrics.step_retries.labels(pipe.name, step.name)
-        outcome = await self.caller.call(
-            step, payload, deadline, f"{run_id}:{step.name}", on_retry=retries.inc
-        )
+        key = f"{run_id}:{step.name}"
+        if out.fresh:
+            # A run this replica created has no stored step outcomes and no other owner, so
+            # the claim (pending -> running, atomic, fenced by run ownership) is written while
+            # the call is in flight: one Redis round trip fewer per step on the critical
+            # path. A crash in between leaves the step pending, which a resumer treats like
+            # running: it calls again with the same idempotency key.
+            claiming = asyncio.create_task(
+                self.store.claim_step(run_id, step.name, self.owner, self.lease_ms)
+            )
+            try:
+                outcome = await self.caller.call(step, payload, deadline, key, retries.inc)
+            finally:
+                claim = await claiming
+            if claim.outcome != "claimed":
+                raise _Lost
+        else:
+            while True:
+                claim = await self.store.claim_step(run_id, step.name, self.owner, self.lease_ms)
+                if claim.outcome != "held":
+                    break
+                await asyncio.sleep(min(0.25, self.settings.lease_s / 4))  # a live owner: wait
+                if time.time() >= deadline:
+                    raise DeadlineExceeded(
+                        f"step {step.name!r} held by another replica past the deadline",
+                        field=f"steps.{step.name}",
+                    )
+            if claim.outcome == "lost":
+                raise _Lost
+            if claim.outcome in ("done", "failed"):  # stored by an earlier execution: reuse
+                ctx["steps"][step.name] = claim.result
+                if claim.outcome == "failed" and step.dependency == "hard":
+                    raise StepFailed(
+                        f"step {step.name!r} failed: {claim.meta.get('error', '')}",
+                        step=step.name,
+                    )
+                return 0.0
+            outcome = await self.caller.call(step, payload, deadline, key, retries.inc)
         self.metrics.step_duration.labels(pipe.name, step.name).observe(outcome.latency_s)
         stored = await self.store.finish_step(
             run_id,
