@@ -84,7 +84,7 @@ def test_get_platform_factory() -> None:
 
 
 def test_crashed_run_is_cleaned_by_the_next_up_and_down(home: Path) -> None:
-    p = LocalPlatform(home)
+    p = LocalPlatform(home, tied=True)
     p.up(StackSpec(profile="minimal"))
     first = [e for e in p.ledger.entries() if alive(e)]
     assert {e.role for e in first} >= {"controller", "envoy", "redis", "postgresql", "replica"}
@@ -94,7 +94,7 @@ def test_crashed_run_is_cleaned_by_the_next_up_and_down(home: Path) -> None:
     p._popen.wait(timeout=5)
     assert any(alive(e) for e in first if e.role != "controller")
     # The next up cleans them all before starting afresh.
-    again = LocalPlatform(home)
+    again = LocalPlatform(home, tied=True)
     again.up(StackSpec(profile="minimal"))
     assert not [e for e in first if alive(e)]
     second = [e for e in again.ledger.entries() if alive(e)]
@@ -107,7 +107,7 @@ def test_revert_with_no_stack_is_a_no_op(home: Path) -> None:
     from harness.platform.base import Injection
 
     inj = Injection("mesh_fault-1", "local", "mesh_fault", "ner", {}, {"route": "ner"}, 0.0)
-    LocalPlatform(home).revert(inj)  # nothing is up: nothing can still be injected
+    LocalPlatform(home, tied=True).revert(inj)  # nothing is up: nothing can still be injected
 
 
 def test_busy_gateway_port_names_the_holder(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -117,13 +117,13 @@ def test_busy_gateway_port_names_the_holder(home: Path, monkeypatch: pytest.Monk
         port = s.getsockname()[1]
         monkeypatch.setenv("MSAI_LOCAL_GATEWAY_PORT", str(port))
         with pytest.raises(PlatformError, match=rf"port {port} .* in use by pid {os.getpid()}"):
-            LocalPlatform(home).up(StackSpec(profile="minimal"))
+            LocalPlatform(home, tied=True).up(StackSpec(profile="minimal"))
 
 
 def test_missing_binary_names_the_package(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MSAI_BIN_REDIS_SERVER", str(home / "no-such-redis"))
     with pytest.raises(PlatformError, match="redis-server not found: it comes with redis-server"):
-        LocalPlatform(home).up(StackSpec(profile="minimal"))
+        LocalPlatform(home, tied=True).up(StackSpec(profile="minimal"))
 
 
 def test_port_in_use_error_type() -> None:
@@ -179,5 +179,33 @@ def test_a_replica_that_cannot_start_fails_up_fast(
     monkeypatch.setenv("MSAI_LOCAL_REPLICA_COMMAND", "{python} -c raise(SystemExit(3))")
     t = time.monotonic()
     with pytest.raises(PlatformError, match=r"exited 3 times before becoming ready"):
-        LocalPlatform(home).up(StackSpec(profile="minimal"))
+        LocalPlatform(home, tied=True).up(StackSpec(profile="minimal"))
     assert time.monotonic() - t < 60
+
+
+def test_a_tied_stack_goes_when_its_owner_is_killed(home: Path) -> None:
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from harness.platform.base import StackSpec\n"
+        "from harness.platform.local import LocalPlatform\n"
+        f"p = LocalPlatform(Path({str(home)!r}), tied=True)\n"
+        "p.up(StackSpec(profile='minimal', overrides={'vision.enabled': False}))\n"
+        "print('UP', flush=True)\n"
+        "import time; time.sleep(120)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().strip() == "UP"
+        entries = [e for e in Ledger(home / "ledger.json").entries() if alive(e)]
+        assert len(entries) >= 6
+    finally:
+        owner.kill()  # SIGKILL: no finally, no atexit in the owner
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(alive(e) for e in entries):
+        time.sleep(0.2)
+    assert not [e.name for e in entries if alive(e)]

@@ -92,7 +92,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         mp.setenv("MSAI_MODELS_DIR", str(models))
         mp.setenv("MSAI_HOME", str(home.parent))
         mp.setenv("MSAI_FAKE_LOAD_S_VISION", "1.5")
-        p = LocalPlatform(home)
+        p = LocalPlatform(home, tied=True)
         s = Stack(p)
         try:
             p.up(StackSpec(profile="minimal", overrides=OVERRIDES))

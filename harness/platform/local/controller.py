@@ -1353,11 +1353,29 @@ def _serve_api(ctl: Controller, done: threading.Event) -> ThreadingHTTPServer:
     return server
 
 
+def _watch_owner(pid: int, started: float, done: threading.Event) -> None:
+    """A stack tied to its caller (tests) goes when the caller goes, even killed with -9."""
+    import psutil
+
+    while not done.wait(0.5):
+        try:
+            proc = psutil.Process(pid)
+            gone = abs(proc.create_time() - started) > 0.05 or proc.status() == "zombie"
+        except psutil.Error:
+            gone = True
+        if gone:
+            done.set()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="local platform controller (started by msai up)")
     ap.add_argument("--home", required=True)
     ap.add_argument("--control-port", type=int, required=True)
     ap.add_argument("--spec", required=True, help="StackSpec as JSON")
+    ap.add_argument(
+        "--owner-pid", type=int, default=0, help="stop the stack when this process is gone"
+    )
+    ap.add_argument("--owner-start", type=float, default=0.0, help="its create time")
     a = ap.parse_args(argv)
     spec_data = json.loads(a.spec)
     spec = StackSpec(**spec_data)
@@ -1370,6 +1388,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"controller: {exc}", file=sys.stderr, flush=True)
         return 4
     server = _serve_api(ctl, done)
+    if a.owner_pid:
+        threading.Thread(
+            target=_watch_owner, args=(a.owner_pid, a.owner_start, done), daemon=True
+        ).start()
     try:
         ctl.start()
     except Exception as exc:

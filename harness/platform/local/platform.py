@@ -21,6 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from harness.errors import (
     ConfigError,
     FaultError,
@@ -48,9 +50,13 @@ class LocalPlatform:
 
     name = "local"
 
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, *, tied: bool = False) -> None:
+        """``home``: state folder (default ``<MSAI_HOME>/local``). ``tied``: the stack stops by
+        itself when this process ends, even by SIGKILL (tests); by default it outlives the
+        caller, so a later ``msai`` process can revert faults and bring it down."""
         self.home = home or state_dir()
         self.ledger = Ledger(self.home / "ledger.json")
+        self.tied = tied
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -143,6 +149,9 @@ class LocalPlatform:
             "--spec",
             json.dumps(asdict(stack)),
         ]
+        if self.tied:
+            me = psutil.Process()
+            cmd += ["--owner-pid", str(me.pid), "--owner-start", repr(me.create_time())]
         proc = spawn(
             self.ledger,
             "controller",
