@@ -72,7 +72,12 @@ class PlannedFault:
 
     def line(self) -> str:
         e = self.entry
-        window = f" for {e.duration_s:g}s" if e.duration_s else " until the run ends"
+        if e.duration_s:
+            window = f" for {e.duration_s:g}s"
+        elif get_fault(e.kind).reverts:
+            window = " until the run ends"
+        else:
+            window = " (the platform heals it)"
         what = self.plan.describe if self.plan else f"{e.kind} {e.target}"
         verdict = f"REFUSED: {self.problem}" if self.problem else "ok"
         return f"at {e.at_s:>6g}s  {what}{window}  [{verdict}]"

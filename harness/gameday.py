@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import platform as _host
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +42,7 @@ from chaos import (
     rollback_on_signals,
     shielded,
 )
-from harness.errors import GuardViolation, HarnessError, Unsupported
+from harness.errors import ConfigError, GuardViolation, HarnessError, Unsupported
 from harness.observers import (
     AlertObserver,
     Observer,
@@ -195,14 +196,20 @@ def _loadtests_runner(req: LoadRequest) -> None:
 
 
 def _load_duration(scenario: Scenario) -> float:
+    """Seconds the load lasts; a bad ``load:`` block raises ConfigError with its line."""
     load = scenario.load
     if load.get("shape", "none") == "none":
         return 0.0
+    from loadtests.shapes import shape_from_spec
+
     try:
-        from loadtests.shapes import shape_from_spec
-    except ImportError:
-        return scenario.load_duration_s
-    return float(shape_from_spec(load, source=scenario.source).duration_s)
+        return float(shape_from_spec(load, source=scenario.source).duration_s)
+    except ConfigError as exc:
+        path = tuple(
+            int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", exc.field or "load")
+        )
+        prefix = f"{exc.source} [{exc.field}]: " if exc.source else f"[{exc.field}]: "
+        raise scenario.error(str(exc).removeprefix(prefix), path) from None
 
 
 # ----------------------------------------------------------------------------- gates
@@ -605,6 +612,8 @@ def run(
     if profile is None and os.environ.get("CI") == "true":
         profile = "ci"
     scenarios = [load_scenario(f, profile=profile) for f in files]  # all valid before any runs
+    for s in scenarios:
+        _load_duration(s)
     if dry_run:
         ok = True
         for s in scenarios:

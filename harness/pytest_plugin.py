@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 from harness.pytest_scenarios import (
-    PLATFORM_FACTORY,
     POOL,
     RUN_OPTIONS,
     PlatformPool,
@@ -55,7 +54,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[POOL] = PlatformPool(str(config.getoption("--platform")))
+    config.stash[POOL] = PlatformPool(config)
+    config.addinivalue_line("markers", "slow: takes more than ~20 s (game days)")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -96,8 +96,6 @@ def platform(request: pytest.FixtureRequest) -> Any:
     """The session's platform (``--platform``), up with the default stack; shared with the
     scenario items. A stack already running (``msai up``) is reused and left running."""
     pool: PlatformPool = request.config.stash[POOL]
-    if PLATFORM_FACTORY in request.config.stash:
-        pool.factory = request.config.stash[PLATFORM_FACTORY]
     return pool.get()
 
 
@@ -115,8 +113,6 @@ def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[...
         else:
             scenario = parse_scenario(text, source="<run_scenario>", profile=profile)
         pool: PlatformPool = request.config.stash[POOL]
-        if PLATFORM_FACTORY in request.config.stash:
-            pool.factory = request.config.stash[PLATFORM_FACTORY]
         extra: dict[str, Any] = request.config.stash.get(RUN_OPTIONS, {})
         merged = {"runs_dir": tmp_path / "runs", **extra}
         return run(scenario, platform=pool.get(scenario.stack), **{**merged, **options})

@@ -56,16 +56,17 @@ def is_scenario_file(path: Path) -> bool:
 class PlatformPool:
     """The session's platform: up once per stack, reused by every scenario and fixture."""
 
-    def __init__(self, name: str, factory: Callable[[], Platform] | None = None) -> None:
-        self.name = name
-        self.factory = factory
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.name = str(config.getoption("--platform"))
         self.platform: Platform | None = None
         self.stack_key: str | None = None
         self.owned = False
 
     def _make(self) -> Platform:
-        if self.factory is not None:
-            return self.factory()
+        factory = self.config.stash.get(PLATFORM_FACTORY, None)
+        if factory is not None:
+            return factory()
         from harness.platform import get_platform
 
         return get_platform(self.name)
