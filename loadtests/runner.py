@@ -241,7 +241,8 @@ def run_load(
     def on_second(row: list[Bucket]) -> None:
         if record is not None:
             for b in row:
-                record.emit("load_bucket", t=t0 + b.second + 1, **b.event_fields())
+                fields = b.event_fields()
+                record.emit("load_bucket", t=t0 + b.second + 1, start=t0 + b.second, **fields)
         show.second(row[-1])
 
     timeline = Timeline(pool.count, schedule.routes, on_second)

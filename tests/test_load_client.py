@@ -86,3 +86,16 @@ def test_requests_past_the_timeout_are_ended_and_counted() -> None:
     assert s.errors == {"timeout": len(sched)}
     assert s.completed == 0
     assert took < 2.8, f"the run waited {took:.1f} s for answers due after 0.5 s"
+
+
+def test_requests_beyond_max_in_flight_are_counted_not_hidden() -> None:
+    with echo_server(latency_ms=1500) as srv:
+        sched = build_schedule(ConstantRate(100, 1), {"ner": 1}, seed=1)
+        settings = load_settings_from_env(max_in_flight=5, start_delay_s=0.2, grace_s=0.1)
+        result = run_load(
+            sched, build_targets(["ner"], {}, url=srv.url), settings=settings, progress=False
+        )
+    s = result.summary()
+    assert s.completed == 5  # the first five; nothing more could go out while they waited
+    assert s.errors == {"generator_overload": len(sched) - 5}
+    assert s.sent == 5

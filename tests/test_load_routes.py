@@ -58,7 +58,7 @@ def test_every_route_renders_json_bodies_for_its_endpoint() -> None:
     Image.open(io.BytesIO(base64.b64decode(vision["image_b64"]))).verify()
     assert len(targets["vision"].bodies) == 20
     doc = json.loads(targets["document-entities"].bodies[0])
-    assert set(doc["input"]) == {"image_b64"}
+    assert set(doc["input"]) == {"image"}
 
 
 def test_bad_route_tables_and_missing_endpoints_are_named(tmp_path: Path) -> None:
