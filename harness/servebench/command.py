@@ -40,7 +40,19 @@ __all__ = ["bench_serve"]
 ROOT = Path(__file__).resolve().parents[2]
 KSERVE_PY = ROOT / ".venv-kserve" / "bin" / "python"
 P99_TARGET_MS = {"ner": 100.0, "vision": 50.0, "fake": 50.0}
-BATCH = {"ner": 16, "vision": 32, "fake": 16}  # the servers' defaults (values.yaml)
+
+
+def _batch(kind: str) -> int:
+    """The server's max batch size for ``kind``, as it will read it (env, then defaults)."""
+    from modelserve.common.server_settings import load_server_settings
+
+    if kind == "ner":
+        from modelserve.ner.app import server_settings
+    elif kind == "vision":
+        from modelserve.vision.app import server_settings
+    else:
+        return load_server_settings("MSAI_FAKE_").max_batch_size
+    return server_settings().max_batch_size
 
 
 @dataclass
@@ -188,7 +200,7 @@ def _measure(
 def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[str, Any]:
     server_cores, gen_cores = _cores()
     threads = len(server_cores)
-    batch = BATCH[kind]
+    batch = _batch(kind)
     click.echo(
         f"[{kind}] server cores {server_cores}, load generator cores {gen_cores}, "
         f"{threads} runtime thread(s), batch {batch}"
