@@ -42,6 +42,32 @@ def test_concurrent_requests_share_forward_passes() -> None:
     assert b.stop(1.0) == 0
 
 
+def test_pass_time_budget_keeps_batches_small_when_items_are_costly() -> None:
+    # 10 ms per item, 30 ms budget: after the first pass batches hold at most 3 items.
+    model = FakeModel(FakeSettings(batch_cost_ms=0, item_cost_ms=10))
+    b, _ = _batcher(model, max_batch_size=16, max_queue_delay_s=0.005, max_batch_s=0.03)
+
+    async def main() -> None:
+        await asyncio.gather(*(b.submit([f"{i}"], 10.0) for i in range(24)))
+
+    asyncio.run(main())
+    assert max(model.batches[1:]) <= 3
+    assert 2 <= b.batch_limit <= 3  # sleeps overshoot a little
+    b.stop(1.0)
+
+
+def test_cheap_items_keep_the_full_batch_under_the_budget() -> None:
+    model = FakeModel(FakeSettings(batch_cost_ms=0, item_cost_ms=0.1))
+    b, _ = _batcher(model, max_batch_size=8, max_queue_delay_s=0.01, max_batch_s=0.05)
+
+    async def main() -> None:
+        await asyncio.gather(*(b.submit([f"{i}"], 10.0) for i in range(24)))
+
+    asyncio.run(main())
+    assert b.batch_limit == 8
+    b.stop(1.0)
+
+
 def test_max_queue_delay_bounds_the_wait_for_batch_mates() -> None:
     model = FakeModel(FakeSettings(batch_cost_ms=0, item_cost_ms=0))
     b, _ = _batcher(model, max_batch_size=64, max_queue_delay_s=0.05)

@@ -145,6 +145,7 @@ class ModelServer:
             BatchSettings(
                 max_batch_size=settings.max_batch_size,
                 max_queue_delay_s=settings.max_queue_delay_ms / 1000.0,
+                max_batch_s=settings.max_batch_ms / 1000.0,
                 queue_capacity=settings.queue_capacity,
             ),
             self.metrics,

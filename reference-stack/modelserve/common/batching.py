@@ -11,6 +11,11 @@ wait is predicted from the queue depth and the observed per-batch time), or when
 replica is shutting down (503 ``draining``). If a forward pass raises, its items are
 retried one at a time so only the bad one fails.
 
+A pass-time budget (``max_batch_s``) caps the batch further at the size whose predicted
+forward pass fits it (per-item time learned as it runs): on a GPU, where an item costs
+microseconds, batches stay large; on a CPU, where a BERT item costs ~10 ms, a batch of 16
+would hold every member for 160 ms+ for little throughput gain, so it stays small.
+
 One thread, not a pool: on a few cores a thread per request oversubscribes the CPU and the
 model's own intra-op threads already use every core (FIELD-NOTES, micro-batching).
 """
@@ -45,6 +50,7 @@ class BatchSettings:
     max_batch_size: int = 16
     max_queue_delay_s: float = 0.005
     queue_capacity: int = 256
+    max_batch_s: float = 0.0  # pass-time budget; 0: batches are capped by size only
 
 
 @dataclass(eq=False)
@@ -59,6 +65,7 @@ class _Item(Generic[In]):
 @dataclass
 class _Stats:
     batch_s: float | None = None  # EWMA of one forward pass
+    item_s: float | None = None  # EWMA of a pass's time per item (an upper bound)
     batches: int = 0
     items: int = 0
     retries: int = 0
@@ -118,6 +125,15 @@ class Batcher(Generic[In, Out]):
         return self._thread is not None and self._thread.is_alive()
 
     @property
+    def batch_limit(self) -> int:
+        """Largest batch now: the size cap, lowered to fit the pass-time budget."""
+        s = self.settings
+        per_item = self.stats.item_s
+        if s.max_batch_s <= 0 or not per_item:
+            return s.max_batch_size
+        return max(1, min(s.max_batch_size, int(s.max_batch_s / per_item)))
+
+    @property
     def pending(self) -> int:
         """Items queued plus items in the forward pass now (the HPA metric)."""
         return len(self._queue) + self._in_flight
@@ -128,7 +144,8 @@ class Batcher(Generic[In, Out]):
         per_batch = self.stats.batch_s
         if per_batch is None:
             return 0.0
-        batches = math.ceil((len(self._queue) + n) / self.settings.max_batch_size)
+        limit = self.batch_limit
+        batches = math.ceil((len(self._queue) + n) / limit)
         if self._in_flight:
             batches += 1
         return batches * per_batch
@@ -173,7 +190,7 @@ class Batcher(Generic[In, Out]):
             self._queue.extend(items)
             # Wake the thread only when it can act: it waits for a first item, then for a
             # full batch or the delay (a timed wait). Needless wake-ups cost a GIL hand-off.
-            if was_empty or len(self._queue) >= self.settings.max_batch_size:
+            if was_empty or len(self._queue) >= self.batch_limit:
                 self._cond.notify()
         self._metrics.set_pending(self.pending)
         try:
@@ -199,13 +216,14 @@ class Batcher(Generic[In, Out]):
                     return None
                 self._cond.wait()
             first = self._queue[0]
-            while len(self._queue) < s.max_batch_size and not self._stopping:
+            limit = self.batch_limit
+            while len(self._queue) < limit and not self._stopping:
                 left = first.enqueued + s.max_queue_delay_s - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
             batch: list[_Item[In]] = []
-            while self._queue and len(batch) < s.max_batch_size:
+            while self._queue and len(batch) < limit:
                 batch.append(self._queue.popleft())
             self._in_flight = len(batch)
             return batch
@@ -290,6 +308,8 @@ class Batcher(Generic[In, Out]):
     def _observe(self, items: list[_Item[In]], t0: float, elapsed: float) -> None:
         st = self.stats
         st.batch_s = elapsed if st.batch_s is None else (1 - _EWMA) * st.batch_s + _EWMA * elapsed
+        per = elapsed / len(items)
+        st.item_s = per if st.item_s is None else (1 - _EWMA) * st.item_s + _EWMA * per
         st.batches += 1
         st.items += len(items)
         st.sizes[len(items)] = st.sizes.get(len(items), 0) + 1

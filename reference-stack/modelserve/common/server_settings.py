@@ -26,6 +26,11 @@ __all__ = ["ServerSettings", "load_server_settings"]
 class ServerSettings:
     max_batch_size: int = env_field(16, "largest batch sent to the model (items)")
     max_queue_delay_ms: float = env_field(5.0, "longest an item waits for batch-mates (ms)")
+    max_batch_ms: float = env_field(
+        50.0,
+        "pass-time budget: a batch is also capped at the size whose predicted forward pass "
+        "fits this (ms); 0 turns it off",
+    )
     queue_capacity: int = env_field(256, "items queued before new requests are shed 429 (items)")
     default_deadline_ms: float = env_field(
         2000.0, "deadline when the request carries none; shed 503 when the wait exceeds it (ms)"
@@ -65,6 +70,7 @@ class ServerSettings:
                 raise ConfigError(f"{name} must be > 0, got {value}", field=name)
         for name, value in {
             "MAX_QUEUE_DELAY_MS": self.max_queue_delay_ms,
+            "MAX_BATCH_MS": self.max_batch_ms,
             "DRAIN_DELAY_S": self.drain_delay_s,
             "DRAIN_DEADLINE_S": self.drain_deadline_s,
             "FAULT_SLOW_LOAD_S": self.fault_slow_load_s,
