@@ -63,6 +63,21 @@ class Served:
     per_cpu_s: float  # requests answered per CPU second of the server during saturation
 
 
+def _batch_stats(port: int) -> tuple[float, float]:
+    """(forward passes, items) so far from the server's /metrics; zeros where absent."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return 0.0, 0.0
+    count = total = 0.0
+    for line in text.splitlines():
+        if line.startswith("modelserve_batch_size_count{"):
+            count = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("modelserve_batch_size_sum{"):
+            total = float(line.rsplit(" ", 1)[1])
+    return count, total
+
+
 def _cpu_s(pid: int) -> float:
     import psutil
 
@@ -185,8 +200,13 @@ def _measure(
     base = LoadSpec(port=port, path=path, bodies=payloads, rate=over, duration_s=1.0, seed=11)
     _load(replace(base, rate=min(over, 200.0)), gen_cores)  # warm up: connections, caches
     cpu0 = _cpu_s(pid)
+    batches0 = _batch_stats(port)
     sat = _load(replace(base, duration_s=duration, warmup_s=1.0), gen_cores)
     per_cpu = sat.answered / max(_cpu_s(pid) - cpu0, 1e-9)
+    batches1 = _batch_stats(port)
+    if batches1[0] > batches0[0]:
+        mean = (batches1[1] - batches0[1]) / (batches1[0] - batches0[0])
+        click.echo(f"  {name}: mean batch at saturation {mean:.1f} items")
     rate70 = max(1.0, 0.7 * sat.goodput)
     at70 = _load(replace(base, rate=rate70, duration_s=duration, warmup_s=1.0), gen_cores)
     click.echo(
