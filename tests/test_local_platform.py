@@ -113,6 +113,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert p.ledger.entries() == []
 
 
+@pytest.fixture(autouse=True)
+def _no_fault_outlives_its_test(stack: Stack) -> Iterator[None]:
+    yield
+    # A failed test must not leave its fault to break the next ones: take back what is left.
+    for data in stack.p.state()["injections"]:
+        stack.p.revert(Injection.from_json(data))
+    stack.remember_pids()
+
+
 def test_is_a_platform(stack: Stack) -> None:
     assert isinstance(stack.p, Platform)
 
@@ -349,7 +358,7 @@ def test_hpa_scales_on_pending_requests(stack: Stack) -> None:
 def test_spot_interruption_drains_before_the_notice_expires(stack: Stack) -> None:
     node = _stable(stack, "ner")[0].node
     t0 = time.time()
-    inj = stack.p.spot_interrupt(node, notice_s=4)
+    inj = stack.p.spot_interrupt(node, notice_s=8)
     imds = next(n for n in stack.p.state()["nodes"] if n["name"] == node)["imds"]
     req = urllib.request.Request(imds + "/latest/api/token", method="PUT")
     token = urllib.request.urlopen(req, timeout=2).read().decode()
@@ -364,9 +373,9 @@ def test_spot_interruption_drains_before_the_notice_expires(stack: Stack) -> Non
             all(r.node != node for r in stack.p.replicas("ner"))
             and any(r.ready for r in _stable(stack, "ner"))
         ),
-        timeout=4,
+        timeout=8,
     )
-    assert time.time() - t0 < 4, "replicas must be moved before the notice expires"
+    assert time.time() - t0 < 8, "replicas must be moved before the notice expires"
     assert _get(stack.url("ner") + "/x")[0] == 200
     _wait(
         "the NodeSpotInterruption alert at the webhook",
@@ -379,7 +388,7 @@ def test_spot_interruption_drains_before_the_notice_expires(stack: Stack) -> Non
     _wait(
         "termination",
         lambda: next(n for n in stack.p.state()["nodes"] if n["name"] == node)["terminated"],
-        timeout=6,
+        timeout=12,
     )
     stack.p.revert(inj)
     assert next(n for n in stack.p.nodes() if n.name == node).schedulable
