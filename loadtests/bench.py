@@ -92,7 +92,7 @@ def bench_load(
         if gen_cpu is not None
         else "one CPU: generator and server share it"
     )
-    settings = load_settings_from_env(start_delay_s=0.5, workers=1, progress_every_s=3600)
+    settings = load_settings_from_env(workers=1, progress_every_s=3600)
     cpus = [gen_cpu] if gen_cpu is not None else None
     click.echo(f"msai bench load: route {route}, trials of {trial_s:g} s, {pinned}")
     _load_note()

@@ -119,6 +119,10 @@ class OpenLoopGenerator:
         missing = [r for r in schedule.routes if r not in targets]
         if missing:
             raise ValueError(f"no target for route(s) {missing}")
+        for route in schedule.routes:
+            parts = urlsplit(targets[route].url)
+            if parts.scheme != "http" or not parts.hostname:
+                raise ValueError(f"route {route}: only http:// URLs, got {targets[route].url!r}")
         self.schedule = schedule
         self.targets = targets
         self.settings = settings
@@ -181,9 +185,7 @@ class OpenLoopGenerator:
         for route in self.schedule.routes:
             target = self.targets[route]
             parts = urlsplit(target.url)
-            if parts.scheme != "http" or not parts.hostname:
-                raise ValueError(f"route {route}: only http:// URLs, got {target.url!r}")
-            key = (parts.hostname, parts.port or 80)
+            key = (parts.hostname or "", parts.port or 80)
             if key not in clients:
                 clients[key] = HostPool(
                     key[0],

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import queue
+import select
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,11 @@ class WorkerPool(Protocol):
 
     count: int
 
-    def start(self, plan: dict[str, Any], messages: queue.Queue[Message]) -> None: ...
+    def start(self, plan: dict[str, Any], messages: queue.Queue[Message], lead_s: float) -> float:
+        """Start every generator; return ``t0`` (unix s), the time of the schedule's zero,
+        chosen ``lead_s`` after every generator is ready to send."""
+        ...
+
     def stop(self) -> None:
         """Ask every generator to stop dispatching (in-flight requests still finish)."""
         ...
@@ -70,12 +75,13 @@ class ThreadWorkers:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, plan: dict[str, Any], messages: queue.Queue[Message]) -> None:
+    def start(self, plan: dict[str, Any], messages: queue.Queue[Message], lead_s: float) -> float:
+        t0 = time.time() + lead_s  # a thread starts at once
         generator = OpenLoopGenerator(
             plan["schedule_obj"],
             plan["targets_obj"],
             plan["settings_obj"],
-            plan["t0"],
+            t0,
             lambda msg: messages.put((0, msg)),
             self._stop,
         )
@@ -92,6 +98,7 @@ class ThreadWorkers:
 
         self._thread = threading.Thread(target=run, name="msai-load-generator", daemon=True)
         self._thread.start()
+        return t0
 
     def stop(self) -> None:
         self._stop.set()
@@ -107,16 +114,19 @@ class ThreadWorkers:
 class ProcessWorkers:
     """``count`` worker processes on this machine; ``cpus`` pins worker i to cpus[i % len]."""
 
-    def __init__(self, count: int, *, cpus: list[int] | None = None) -> None:
+    def __init__(
+        self, count: int, *, cpus: list[int] | None = None, ready_timeout_s: float = 60.0
+    ) -> None:
         if count < 1:
             raise ValueError("count must be >= 1")
         self.count = count
         self.cpus = cpus
+        self.ready_timeout_s = ready_timeout_s
         self._procs: list[subprocess.Popen[str]] = []
         self._readers: list[threading.Thread] = []
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
-    def start(self, plan: dict[str, Any], messages: queue.Queue[Message]) -> None:
+    def start(self, plan: dict[str, Any], messages: queue.Queue[Message], lead_s: float) -> float:
         self._dir = tempfile.TemporaryDirectory(prefix="msai-load-")
         path = Path(self._dir.name) / "plan.json"
         body = {k: v for k, v in plan.items() if not k.endswith("_obj")}
@@ -127,12 +137,29 @@ class ProcessWorkers:
             if self.cpus:
                 cmd.append(f"--cpu={self.cpus[i % len(self.cpus)]}")
             proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                bufsize=1,
             )
             self._procs.append(proc)
+        # Two-phase start: every worker has imported, read the plan and built its generator
+        # before the schedule's zero is chosen, so a slow start is not counted as lag.
+        deadline = time.monotonic() + self.ready_timeout_s
+        for i, proc in enumerate(self._procs):
+            _await_ready(i, proc, deadline)
+        t0 = time.time() + lead_s
+        for proc in self._procs:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({"t0": t0}) + "\n")
+            proc.stdin.close()
+        for i, proc in enumerate(self._procs):
             reader = threading.Thread(target=_read_worker, args=(i, proc, messages), daemon=True)
             reader.start()
             self._readers.append(reader)
+        return t0
 
     def stop(self) -> None:
         for proc in self._procs:
@@ -151,6 +178,10 @@ class ProcessWorkers:
                     proc.wait(timeout=5)
         for reader in self._readers:
             reader.join(timeout=5)
+        for proc in self._procs:  # pipes no reader took over (a start that failed)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
@@ -158,6 +189,24 @@ class ProcessWorkers:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
+
+
+def _await_ready(index: int, proc: subprocess.Popen[str], deadline: float) -> None:
+    stdout = proc.stdout
+    assert stdout is not None
+    remaining = max(deadline - time.monotonic(), 0.0)
+    ready, _, _ = select.select([stdout], [], [], remaining)
+    line = stdout.readline() if ready else ""
+    if line.strip() == '{"type":"ready"}':
+        return
+    if not ready:
+        why = f"not ready within {remaining:.0f} s"
+    else:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        err = proc.stderr.read()[-2000:].strip() if proc.stderr is not None else ""
+        why = f"exit {proc.returncode}: {err}" if proc.returncode is not None else line[:200]
+    raise PlatformError(f"load generator failed: worker {index} ({why})")
 
 
 def _read_worker(index: int, proc: subprocess.Popen[str], out: queue.Queue[Message]) -> None:
@@ -226,9 +275,7 @@ def run_load(
     pool = pool or (ProcessWorkers(s.workers) if s.workers else ThreadWorkers())
     if record is not None:
         record.write_json("arrivals.json", schedule.to_json())
-    t0 = time.time() + s.start_delay_s
     plan = {
-        "t0": t0,
         "schedule": schedule.to_json(),
         "targets": {r: t.to_json() for r, t in targets.items() if r in schedule.routes},
         "settings": dataclasses.asdict(s),
@@ -250,7 +297,11 @@ def run_load(
     failures: list[str] = []
     stopped = False
     exited: set[int] = set()
-    pool.start(plan, messages)
+    try:
+        t0 = pool.start(plan, messages, s.start_delay_s)
+    except BaseException:
+        pool.close()
+        raise
     try:
         while len(exited) < pool.count:
             try:

@@ -26,7 +26,7 @@ class LoadSettings:
     )
     workers: int = env_field(0, "generator worker processes; 0 runs in-process (a thread)")
     start_delay_s: float = env_field(
-        0.5, "lead time (seconds) between planning and the first arrival, for workers to start"
+        0.3, "lead time (seconds) from every generator being ready to the schedule's zero"
     )
     grace_s: float = env_field(
         0.25, "how long after a second ends (seconds) its timeline bucket is closed"

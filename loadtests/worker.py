@@ -5,8 +5,11 @@ writes the generator's messages to stdout as JSON lines for the master
 (:class:`loadtests.runner.ProcessWorkers`). SIGTERM stops dispatching; requests in flight
 finish or time out and the totals are still reported. The plan file::
 
-    {"t0": unix_s, "schedule": arrivals.json data, "targets": {route: Target.to_json()},
+    {"schedule": arrivals.json data, "targets": {route: Target.to_json()},
      "settings": LoadSettings fields}
+
+Start is two-phase: once the worker is ready to send it prints ``{"type":"ready"}`` and reads
+one line ``{"t0": unix_s}`` from stdin, the schedule's zero, shared by every worker.
 
 The same entry point is what a worker pod would run on Kubernetes (with the plan mounted).
 """
@@ -29,11 +32,10 @@ from loadtests.settings import LoadSettings
 __all__ = ["main", "read_plan"]
 
 
-def read_plan(path: str) -> tuple[float, Schedule, dict[str, Target], LoadSettings]:
+def read_plan(path: str) -> tuple[Schedule, dict[str, Target], LoadSettings]:
     with open(path, encoding="utf-8") as f:
         plan: dict[str, Any] = json.load(f)
     return (
-        float(plan["t0"]),
         Schedule.from_json(plan["schedule"], source=path),
         {r: Target.from_json(t) for r, t in plan["targets"].items()},
         LoadSettings(**plan["settings"]),
@@ -49,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
-    t0, schedule, targets, settings = read_plan(args.plan)
+    schedule, targets, settings = read_plan(args.plan)
+    import geventhttpclient.response  # noqa: F401  (imported before "ready", not on the clock)
+
     out = sys.stdout
 
     def sink(msg: dict[str, Any]) -> None:
@@ -61,7 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         part = schedule.part(args.part, args.count)
-        OpenLoopGenerator(part, targets, settings, t0, sink, stop).run()
+        generator = OpenLoopGenerator(part, targets, settings, 0.0, sink, stop)
+    except Exception as exc:  # a bad plan fails before "ready", with one line for the master
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    sink({"type": "ready"})
+    line = sys.stdin.readline()
+    if not line.strip():
+        print("the master went away before the start", file=sys.stderr)
+        return 1
+    generator.t0 = float(json.loads(line)["t0"])
+    try:
+        generator.run()
     except Exception as exc:  # one line for the master's error message
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
