@@ -75,9 +75,25 @@ def load() -> None:
 @click.option("--mix", multiple=True, help="route=weight (repeatable or comma-separated).")
 @click.option("--seed", type=int, default=None, help="Arrival seed.")
 @click.option("--workers", type=int, default=None, help="Generator processes (0: a thread).")
-@click.option("--replay", type=click.Path(dir_okay=False), default=None, help="arrivals.json")
-@click.option("--expect", type=click.Path(dir_okay=False, exists=True), default=None)
-@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None)
+@click.option(
+    "--replay",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Send exactly the arrivals of a recorded run (its arrivals.json).",
+)
+@click.option(
+    "--expect",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="YAML list of gates ({gate: latency, p99_ms: 250} ...); sets the exit code.",
+)
+@click.option(
+    "--record",
+    "record_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run record folder (default: MSAI_RUNS_DIR/load-<time>).",
+)
 def run(
     url: str | None,
     endpoint: tuple[str, ...],
@@ -110,8 +126,13 @@ def run(
         load_spec = {"replay": replay, **({"workers": workers} if workers is not None else {})}
     gates = []
     if expect:
-        text = Path(expect).read_text(encoding="utf-8")
-        gates = gates_from_specs(yaml.safe_load(text), source=expect)
+        try:
+            data = yaml.safe_load(Path(expect).read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not YAML ({exc})", source=expect) from None
+        if isinstance(data, dict) and "expect" in data:  # a scenario file: take its gates
+            data = data["expect"]
+        gates = gates_from_specs(data, source=expect)
     base_urls, one_url = _endpoints(url, endpoint)
     plan = plan_load(load_spec, base_urls, source="msai load run", url=one_url)
     directory = (
