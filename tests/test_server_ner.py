@@ -97,3 +97,25 @@ def test_bad_text(client: TestClient, kind: str, payload: Any, status: int, fiel
     assert r.status_code == status, r.text
     assert r.json()["field"] == field
     assert client.get("/v2/health/live").status_code == 200
+
+
+@pytest.mark.gpu
+def test_serves_on_cuda_when_asked(tmp_path: Any) -> None:
+    """With a CUDA build of ONNX Runtime the server runs the model on the GPU."""
+    import httpx
+    from modelserve.common.testing import http_ready, start_replica
+
+    from harness.ports import free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_replica("ner", port, {"MSAI_NER_DEVICE": "cuda"}, str(tmp_path / "log"))
+    try:
+        wait_until(lambda: http_ready(base) or proc.poll() is not None, timeout=120)
+        assert proc.poll() is None, (tmp_path / "log").read_text()[-2000:]
+        assert httpx.get(f"{base}/v2/models/ner").json()["extra"]["device"] == "cuda"
+        r = httpx.post(f"{base}/v1/ner", json={"texts": [TEXT] * 32})
+        assert r.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
