@@ -393,9 +393,7 @@ def _run_on(
                 planned = plan_timeline(scenario.faults, platform, Guard.from_settings())
                 refused = [p for p in planned if p.problem]
                 if refused:
-                    raise GuardViolation(
-                        "; ".join(f"{p.entry.label}: {p.problem}" for p in refused)
-                    )
+                    raise GuardViolation("; ".join(str(p.problem) for p in refused))
                 before = _steady(scenario, platform, record, "before", 0)
                 if not all(o.ok for o in before):
                     result.reasons.append(
@@ -574,6 +572,27 @@ def _write_report(run_dir: Path, scenario: Scenario, result: RunResult) -> Path 
     return Path(out) if isinstance(out, (str, Path)) else run_dir / "report.html"
 
 
+def _bring_up(scenario: Scenario, name: str, say: Callable[[str], None]) -> Platform | None:
+    """The platform up with the scenario's stack; None when a stack already runs (reused by
+    run_scenario and left running)."""
+    from harness.platform import get_platform
+
+    platform = get_platform(name)
+    running = getattr(platform, "running", None)
+    if callable(running) and running():
+        return None
+    stack = scenario.stack
+    say(f"bringing up the {name} stack (profile {stack.get('profile', 'default')})")
+    platform.up(
+        StackSpec(
+            profile=str(stack.get("profile", "default")),
+            values_file=stack.get("values_file"),
+            overrides=dict(stack.get("overrides", {})),
+        )
+    )
+    return platform
+
+
 # ----------------------------------------------------------------------------- CLI
 @click.command(name="run")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -622,20 +641,40 @@ def run(
             click.echo("\n".join(lines))
         return 0 if ok else EXIT_CODES["error"]
     verdicts = []
-    for i, s in enumerate(scenarios):
-        try:
-            result = run_scenario(
-                s,
-                platform_name=platform_name,
-                runs_dir=runs_dir,
-                report=want_report or None,
-                keep_up=keep_up and i == len(scenarios) - 1,
-                echo=lambda m: click.echo(f"msai run: {m}", err=True),
-            )
-        except ScenarioSkipped as exc:
-            click.echo(f"{s.name}: SKIPPED: {exc}")
-            verdicts.append("inconclusive")
-            continue
-        click.echo(result.explain())
-        verdicts.append(result.verdict)
+
+    def say(message: str) -> None:
+        click.echo(f"msai run: {message}", err=True)
+
+    held: tuple[str, Platform] | None = None  # a stack this command brought up, kept for the next
+    try:
+        for s in scenarios:
+            key = json.dumps(s.stack, sort_keys=True)
+            if held is not None and held[0] != key:
+                say("bringing the previous stack down (the next scenario needs another)")
+                held[1].down()
+                held = None
+            if held is None:
+                platform = _bring_up(s, platform_name, say)
+                if platform is not None:
+                    held = (key, platform)
+            try:
+                result = run_scenario(
+                    s,
+                    platform=held[1] if held else None,
+                    platform_name=platform_name,
+                    runs_dir=runs_dir,
+                    report=want_report or None,
+                    keep_up=True,
+                    echo=say,
+                )
+            except ScenarioSkipped as exc:
+                click.echo(f"{s.name}: SKIPPED: {exc}")
+                verdicts.append("inconclusive")
+                continue
+            click.echo(result.explain())
+            verdicts.append(result.verdict)
+    finally:
+        if held is not None and not keep_up:
+            say(f"bringing the {platform_name} stack down")
+            held[1].down()
     return EXIT_CODES[worst(verdicts)]
