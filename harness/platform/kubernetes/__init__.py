@@ -1,0 +1,45 @@
+"""The Kubernetes backends (``--platform kind`` and ``--platform eks``).
+
+``get_platform("kind")`` talks to the kind cluster's context (``kind-<cluster>``) and
+interrupts spot nodes by stopping their Docker containers; ``get_platform("eks")`` checks the
+current context and namespaces against the allow-list (and refuses production without the
+explicit flag) and interrupts spot nodes with an AWS FIS experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from harness.errors import ConfigError
+from harness.platform.kubernetes.platform import KubernetesPlatform, ScaleStatus, Workload
+from harness.platform.kubernetes.settings import KubernetesSettings, k8s_settings
+
+__all__ = [
+    "KubernetesPlatform",
+    "KubernetesSettings",
+    "ScaleStatus",
+    "Workload",
+    "get_platform",
+]
+
+
+def get_platform(name: str) -> KubernetesPlatform:
+    """The ``kind`` or ``eks`` platform, configured from the environment."""
+    settings = k8s_settings()
+    if name == "kind":
+        from harness.platform.kubernetes.kind import KindSpot, kind_context
+        from harness.platform.kubernetes.settings import kind_settings
+
+        ks = kind_settings()
+        if not settings.context:
+            settings = dataclasses.replace(settings, context=kind_context(ks))
+        return KubernetesPlatform("kind", settings=settings, spot=KindSpot(ks))
+    if name == "eks":
+        from harness.platform.kubernetes.eks import FisSpot, checked_target
+        from harness.platform.kubernetes.settings import eks_settings
+
+        es = eks_settings()
+        target = checked_target(settings, es)
+        settings = dataclasses.replace(settings, context=target.context)
+        return KubernetesPlatform("eks", settings=settings, spot=FisSpot(es, target))
+    raise ConfigError(f"unknown Kubernetes platform {name!r}; kind or eks", field="platform")

