@@ -79,6 +79,13 @@ def test_scale_down_stabilization_window_holds_the_max() -> None:
     assert hpa_step(st, 61.0, 4, 1, hpa) == 1
 
 
+def test_a_new_hpa_waits_one_window_before_scaling_down() -> None:
+    hpa = _hpa(down=ScalingRules(60, (ScalingPolicy("Pods", 100, 15),)))
+    st = HpaState()
+    assert hpa_step(st, 0.0, 4, 1, hpa) == 4  # the window starts with the current 4
+    assert hpa_step(st, 61.0, 4, 1, hpa) == 1
+
+
 def test_scale_up_pods_policy_limits_rate_per_period() -> None:
     hpa = _hpa(up=ScalingRules(0, (ScalingPolicy("Pods", 2, 15),)))
     st = HpaState()

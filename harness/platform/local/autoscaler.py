@@ -113,6 +113,7 @@ class HpaState:
     recommendations: list[tuple[float, int]] = field(default_factory=list)
     ups: list[ScaleEvent] = field(default_factory=list)
     downs: list[ScaleEvent] = field(default_factory=list)
+    initialized: bool = False
 
     def record_scale(self, now: float, before: int, after: int) -> None:
         if after > before:
@@ -181,6 +182,11 @@ def _scale_down_limit(state: HpaState, now: float, current: int, rules: ScalingR
 def hpa_step(state: HpaState, now: float, current: int, desired_raw: int, hpa: HpaValues) -> int:
     """Stabilize, rate-limit and clamp one raw recommendation (normalizeDesiredReplicas-
     WithBehaviors); records the resulting scale event in ``state``."""
+    if not state.initialized:
+        # maybeInitScaleDownStabilizationWindow: a new HPA starts its window with the current
+        # count, so it does not scale down before one window has passed.
+        state.recommendations.append((now, current))
+        state.initialized = True
     stabilized = _stabilize(state, now, current, desired_raw, hpa)
     result = stabilized
     if stabilized > current:

@@ -223,8 +223,12 @@ class Controller:
         self._allocate_ports()
         for p in (self.ports[k] for k in self.ports if k != "control"):
             check_free(p)
+        # Everything at once, the slowest to boot (moto, PostgreSQL's initdb) first.
+        self.infra["s3"] = self.s3.start(self.ledger, self.logs)
+        pg_errors: list[BaseException] = []
+        pg_thread = threading.Thread(target=self._start_pg, args=(pg_errors,), name="postgresql")
+        pg_thread.start()
         self.prom.check_rules()
-        # Envoy, Prometheus, Alertmanager, Redis, PostgreSQL, S3: all at once.
         clusters = envoy.initial_files(self.xds, self.ports["gateway"], self.values)
         self._eds = {c: [] for c in clusters}
         boot = self.home / "envoy.yaml"
@@ -242,7 +246,6 @@ class Controller:
             role="envoy",
         )
         self.infra["redis"] = self.redis.start(self.ledger, self.logs)
-        self.infra["s3"] = self.s3.start(self.ledger, self.logs)
         self.prom.write_config(
             self.values.local,
             envoy_admin=self.ports["envoy_admin"],
@@ -252,8 +255,6 @@ class Controller:
         self.infra["prometheus"] = self.prom.start(self.ledger, self.logs)
         self.am.write_config(f"http://{LOOPBACK}:{self.control_port}", self.values.local)
         self.infra["alertmanager"] = self.am.start(self.ledger, self.logs)
-        self.pg.init()
-        self.infra["postgresql"] = self.pg.start(self.ledger, self.logs)
         # Links: how each service reaches its dependencies (cut for partitions / outages).
         for s in self.services:
             self.links.add(s, "s3", self.ports["s3"])
@@ -277,9 +278,11 @@ class Controller:
             alive=envoy_proc.running,
             log=envoy_proc.entry.log,
         )
+        self._step("envoy", t0)
         self.s3.wait()
         self.s3.create_bucket()
         self._upload_models()
+        self._step("s3 + model upload", t0)
         for sv in self.values.enabled_services():
             if sv.name not in self.services:
                 continue
@@ -299,8 +302,10 @@ class Controller:
         # Datastores and their schema before any replica: like a migration job, so replicas
         # never race each other creating tables.
         self.redis.wait()
-        self.pg.wait()
-        self.pg.create_schema()
+        pg_thread.join()
+        if pg_errors:
+            raise pg_errors[0]
+        self._step("redis + postgresql", t0)
         threading.Thread(
             target=self._loop,
             args=(self._reconcile, self.settings.probe_interval_s),
@@ -346,12 +351,26 @@ class Controller:
             name="dependency-probe",
             daemon=True,
         ).start()
+        self._step("replicas ready", t0)
         self.ready_s = time.monotonic() - t0
         self.phase = "ready"
         self.event("ready", seconds=self.ready_s)
 
+    def _step(self, name: str, t0: float) -> None:
+        self.event("startup", step=name, seconds=round(time.monotonic() - t0, 3))
+
+    def _start_pg(self, errors: list[BaseException]) -> None:
+        try:
+            self.pg.init()
+            self.infra["postgresql"] = self.pg.start(self.ledger, self.logs)
+            self.pg.wait()
+            self.pg.create_schema()
+        except BaseException as exc:
+            errors.append(exc)
+
     def _upload_models(self) -> None:
         models = harness_settings().models_path
+        jobs: list[tuple[str, str, Path, str]] = []
         for s in self.values.enabled_services():
             for version, uri in (("stable", s.model_uri), ("canary", s.canary_model_uri)):
                 if version == "canary" and not s.canary_enabled:
@@ -362,8 +381,11 @@ class Controller:
                 version_dir = key_prefix.rstrip("/").rsplit("/", 1)[-1]
                 folder = model_dir_for(models, s.name, version_dir)
                 if folder is not None:
-                    n = self.s3.upload_dir(folder, key_prefix)
-                    self.event("model_upload", service=s.name, uri=uri, files=n)
+                    jobs.append((s.name, uri, folder, key_prefix))
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="upload") as pool:
+            counts = list(pool.map(lambda j: self.s3.upload_dir(j[2], j[3]), jobs))
+        for (name, uri, _, _), n in zip(jobs, counts, strict=True):
+            self.event("model_upload", service=name, uri=uri, files=n)
 
     def _all_ready(self) -> bool:
         with self.lock:

@@ -373,7 +373,8 @@ class S3:
     def client(self) -> Any:
         import boto3  # heavy: only when S3 is used
 
-        return boto3.client(
+        # A session per client: boto3's default session is not safe across threads.
+        return boto3.session.Session().client(
             "s3",
             endpoint_url=self.endpoint,
             region_name=self.region,
