@@ -11,7 +11,9 @@ finish or time out and the totals are still reported. The plan file::
 Start is two-phase: once the worker is ready to send it prints ``{"type":"ready"}`` and reads
 one line ``{"t0": unix_s}`` from stdin, the schedule's zero, shared by every worker.
 
-The same entry point is what a worker pod would run on Kubernetes (with the plan mounted).
+The same entry point is what a worker pod runs on Kubernetes: the plan mounted from a
+ConfigMap, ``--t0`` set a generous lead ahead (pods cannot be handed a line on stdin), its
+stdout read from the pod's log stream by a pod-based :class:`~loadtests.runner.WorkerPool`.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", type=int, required=True)
     parser.add_argument("--of", type=int, required=True, dest="count")
     parser.add_argument("--cpu", type=int, default=None, help="pin this process to one CPU")
+    parser.add_argument(
+        "--t0",
+        type=float,
+        default=None,
+        help="the schedule's zero (unix s) given up front, instead of the ready/stdin start "
+        "(for workers that cannot be talked to, e.g. pods started with a generous lead)",
+    )
     args = parser.parse_args(argv)
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
@@ -70,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     sink({"type": "ready"})
-    line = sys.stdin.readline()
-    if not line.strip():
-        print("the master went away before the start", file=sys.stderr)
-        return 1
-    generator.t0 = float(json.loads(line)["t0"])
+    if args.t0 is not None:
+        generator.t0 = args.t0
+    else:
+        line = sys.stdin.readline()
+        if not line.strip():
+            print("the master went away before the start", file=sys.stderr)
+            return 1
+        generator.t0 = float(json.loads(line)["t0"])
     try:
         generator.run()
     except Exception as exc:  # one line for the master's error message

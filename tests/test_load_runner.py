@@ -217,3 +217,43 @@ def test_importing_loadtests_patches_nothing() -> None:
         [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_worker_started_with_t0_up_front_as_a_pod_would_be(
+    server: EchoServer, tmp_path: Path
+) -> None:
+    import dataclasses
+    import json
+    import subprocess
+    import sys
+
+    sched = build_schedule(ConstantRate(50, 1), {"ner": 1}, seed=2)
+    targets = build_targets(["ner"], {}, url=server.url)
+    plan = {
+        "schedule": sched.to_json(),
+        "targets": {r: t.to_json() for r, t in targets.items()},
+        "settings": dataclasses.asdict(load_settings_from_env(grace_s=0.1)),
+    }
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loadtests.worker",
+            f"--plan={tmp_path / 'plan.json'}",
+            "--part=0",
+            "--of=1",
+            f"--t0={time.time() + 1.0}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    messages = [json.loads(line) for line in done.stdout.splitlines()]
+    assert messages[0] == {"type": "ready"}
+    assert messages[-1]["type"] == "done"
+    assert messages[-1]["routes"]["ner"]["completed"] == len(sched)
+    assert sum(m["sent"] for m in messages if m["type"] == "bucket") == len(sched)
