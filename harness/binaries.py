@@ -46,6 +46,8 @@ BINARIES: dict[str, Binary] = {
         Binary("alertmanager", "prometheus-alertmanager", ("prometheus-alertmanager",)),
         Binary("tesseract", "tesseract-ocr"),
         Binary("dockerd", "docker.io"),
+        Binary("docker", "docker.io"),
+        Binary("debootstrap", "debootstrap"),
         Binary("chromium", "chromium"),
     )
 }

@@ -4,9 +4,10 @@ Options:
   --platform local|kind|eks   where scenarios run (default local, the embedded platform)
   --with-gpu                  run tests marked ``gpu`` (need a CUDA device)
   --with-soak                 run tests marked ``soak`` (long)
+  --with-docker               run tests marked ``docker`` (build and run the images; minutes)
 
-Tests marked ``kind`` / ``eks`` run only with the matching ``--platform``; ``gpu`` and
-``soak`` only when asked. Each is skipped with the reason, never silently dropped.
+Tests marked ``kind`` / ``eks`` run only with the matching ``--platform``; ``gpu``, ``soak``
+and ``docker`` only when asked. Each is skipped with the reason, never silently dropped.
 
 Scenarios: ``scenarios/*.yaml`` are collected as test items and run as game days (verdicts and
 the inconclusive policy: :mod:`harness.pytest_scenarios`); ``--scenario-profile`` (default
@@ -46,6 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--with-gpu", action="store_true", help="run tests marked gpu")
     group.addoption("--with-soak", action="store_true", help="run tests marked soak")
+    group.addoption("--with-docker", action="store_true", help="run tests marked docker")
     group.addoption(
         "--scenario-profile",
         default="ci",
@@ -77,6 +79,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "eks": None if platform == "eks" else "needs an EKS cluster: run with --platform eks",
         "gpu": None if config.getoption("--with-gpu") else "needs a CUDA GPU: run with --with-gpu",
         "soak": None if config.getoption("--with-soak") else "long soak: run with --with-soak",
+        "docker": None
+        if config.getoption("--with-docker")
+        else "builds and runs the images (minutes): run with --with-docker",
     }
     for item in items:
         for marker, reason in reasons.items():
