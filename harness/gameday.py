@@ -66,6 +66,7 @@ __all__ = [
     "RunResult",
     "ScenarioSkipped",
     "check_requirements",
+    "check_static_requirements",
     "dry_run_plan",
     "run",
     "run_scenario",
@@ -146,6 +147,26 @@ def _has_alertmanager(p: Platform) -> str | None:
     except Unsupported as exc:
         return str(exc)
     return None
+
+
+_DYNAMIC = ("service", "canary", "prometheus", "alertmanager")
+
+
+def check_static_requirements(scenario: Scenario, platform: Platform) -> None:
+    """Skip before bringing anything up when a required feature is not one the platform
+    declares (``platform.features``); what needs a running stack is checked after ``up``."""
+    features = set(getattr(platform, "features", set()) or set())
+    missing = [
+        r for r in scenario.requires if r.partition(":")[0] not in _DYNAMIC and r not in features
+    ]
+    if missing:
+        have = sorted(features)
+        raise ScenarioSkipped(
+            f"{scenario.name} needs what {platform.name} lacks: "
+            + "; ".join(
+                f"{r} (not among the {platform.name} platform's features {have})" for r in missing
+            )
+        )
 
 
 def check_requirements(scenario: Scenario, platform: Platform) -> None:
@@ -324,6 +345,7 @@ def run_scenario(
         from harness.platform import get_platform
 
         platform = get_platform(platform_name)
+        check_static_requirements(scenario, platform)
         running = getattr(platform, "running", None)
         if callable(running) and running():
             say(f"reusing the running {name} stack")
@@ -578,6 +600,7 @@ def _bring_up(scenario: Scenario, name: str, say: Callable[[str], None]) -> Plat
     from harness.platform import get_platform
 
     platform = get_platform(name)
+    check_static_requirements(scenario, platform)
     running = getattr(platform, "running", None)
     if callable(running) and running():
         return None
@@ -653,11 +676,11 @@ def run(
                 say("bringing the previous stack down (the next scenario needs another)")
                 held[1].down()
                 held = None
-            if held is None:
-                platform = _bring_up(s, platform_name, say)
-                if platform is not None:
-                    held = (key, platform)
             try:
+                if held is None:
+                    platform = _bring_up(s, platform_name, say)
+                    if platform is not None:
+                        held = (key, platform)
                 result = run_scenario(
                     s,
                     platform=held[1] if held else None,

@@ -71,6 +71,10 @@ class PlatformPool:
 
         return get_platform(self.name)
 
+    def peek(self) -> Platform:
+        """The platform object, not necessarily up (to read what it declares)."""
+        return self.platform if self.platform is not None else self._make()
+
     def get(self, stack: dict[str, Any] | None = None) -> Platform:
         stack = dict(stack or {})
         spec = StackSpec(
@@ -112,7 +116,7 @@ class ScenarioItem(pytest.Item):
         self.add_marker(pytest.mark.slow)
 
     def runtest(self) -> None:
-        from harness.gameday import ScenarioSkipped, run_scenario
+        from harness.gameday import ScenarioSkipped, check_static_requirements, run_scenario
         from harness.scenario import load_scenario
 
         config = self.config
@@ -122,6 +126,10 @@ class ScenarioItem(pytest.Item):
         if name not in scenario.platforms and PLATFORM_FACTORY not in config.stash:
             pytest.skip(f"{scenario.name} runs on {scenario.platforms}, not {name}")
         pool = config.stash[POOL]
+        try:
+            check_static_requirements(scenario, pool.peek())
+        except ScenarioSkipped as exc:
+            pytest.skip(str(exc))
         try:
             platform = pool.get(scenario.stack)
         except Unsupported as exc:
