@@ -6,6 +6,7 @@ A scenario's ``expect:`` list declares gates, one mapping each, named by ``gate`
       - {gate: latency, route: ner, p99_ms: 250}              # also p50_ms, p95_ms, max_ms
       - {gate: latency, p95_ms: 100, window: {from: 30s, to: 90s}}
       - {gate: error_ratio, max: 0.01}                        # route, window, exclude: [kinds]
+      - {gate: error_ratio, max: 0.05, window: {during: mesh_fault, extend: 5s}}
       - {gate: error_budget, slo: 0.99, windows: [{long: 60s, short: 5s, burn: 14.4}]}
       - {gate: throughput, route: ner, min_rps: 35}
 
@@ -18,12 +19,14 @@ following :class:`Gate` and a factory registered with :func:`register_gate`, or 
 
 Latency percentiles come from HDR histograms merged over the window (never averaged
 percentiles); ``route`` defaults to ``"all"`` (every route together). Windows are seconds
-from the load's start, ``to`` exclusive.
+from the load's start, ``to`` exclusive, or ``during`` a fault (``faults`` for all of them,
+a fault kind or a fault id) as the record's fault events place it.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,16 +91,24 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Window:
-    """Seconds from the load's start: ``[start, end)``; ``end`` None = to the end."""
+    """Seconds from the load's start: ``[start, end)``; ``end`` None = to the end. With
+    ``during`` (``faults``, a fault kind or a fault id) the seconds come from the record's
+    fault events when the gate is evaluated (:meth:`GateContext.resolve`), ``extend`` seconds
+    past the fault's end (recovery)."""
 
     start: float = 0.0
     end: float | None = None
+    during: str | None = None
+    extend: float = 0.0
 
     def holds(self, second: int) -> bool:
         return second >= self.start and (self.end is None or second < self.end)
 
     def to_json(self) -> dict[str, Any]:
-        return {"from_s": self.start, "to_s": self.end}
+        out: dict[str, Any] = {"from_s": self.start, "to_s": self.end}
+        if self.during is not None:
+            out["during"] = self.during
+        return out
 
 
 class GateContext:
@@ -129,6 +140,42 @@ class GateContext:
 
     def routes(self) -> list[str]:
         return sorted({str(e["route"]) for e in self.of_kind("load_summary")})
+
+    def load_t0(self) -> float | None:
+        """Unix time of the load's second 0 (from ``load_bucket.start``, else its ``t``)."""
+        for e in self.of_kind("load_bucket"):
+            if e.get("start") is not None:
+                return float(e["start"]) - int(e["second"])
+            return e.t - int(e["second"]) - 1
+        return None
+
+    def fault_spans(self, which: str) -> list[tuple[float, float]]:
+        """(start, end) unix times of the faults matching ``which``: ``faults`` (all), a
+        fault kind or a fault id. A fault never ended runs to the last event."""
+        last = max((e.t for e in self.events), default=0.0)
+        ends: dict[str, float] = {}
+        for e in self.events:
+            if e.kind in ("fault_end", "fault_rollback"):
+                ends.setdefault(str(e["fault_id"]), e.t)
+        return [
+            (e.t, ends.get(str(e["fault_id"]), last))
+            for e in self.of_kind("fault_start")
+            if which in ("faults", str(e["fault_id"]), str(e.get("fault")))
+        ]
+
+    def resolve(self, window: Window | None) -> tuple[Window | None, str | None]:
+        """A ``during`` window turned into seconds, or the reason it cannot be."""
+        if window is None or window.during is None:
+            return window, None
+        t0 = self.load_t0()
+        if t0 is None:
+            return None, "no load timeline to place the fault window on"
+        spans = self.fault_spans(window.during)
+        if not spans:
+            return None, f"no fault {window.during!r} in the run record"
+        start = min(a for a, _ in spans) - t0
+        end = max(b for _, b in spans) - t0 + window.extend
+        return Window(math.floor(start), math.ceil(end), window.during, window.extend), None
 
 
 @runtime_checkable
@@ -175,9 +222,21 @@ class SpecLocation:
         raw = spec.get("window")
         if raw is None:
             return None
-        if not isinstance(raw, Mapping) or not set(raw) <= {"from", "to"}:
-            raise self.error("expected {from: DURATION, to: DURATION}", "window")
         where = f"{self.field}.window"
+        if isinstance(raw, Mapping) and "during" in raw:
+            if not set(raw) <= {"during", "extend"} or not isinstance(raw["during"], str):
+                raise self.error(
+                    "expected {during: faults | FAULT_KIND | FAULT_ID, extend: DURATION}",
+                    "window",
+                )
+            extend = parse_duration(
+                raw.get("extend", 0), source=self.source, field=f"{where}.extend"
+            )
+            return Window(during=raw["during"], extend=extend)
+        if not isinstance(raw, Mapping) or not set(raw) <= {"from", "to"}:
+            raise self.error(
+                "expected {from: DURATION, to: DURATION} or {during: faults}", "window"
+            )
         start = parse_duration(raw.get("from", 0), source=self.source, field=f"{where}.from")
         end = raw.get("to")
         stop = None if end is None else parse_duration(end, source=self.source, field=where)
@@ -232,12 +291,16 @@ class LatencyGate:
         return cls(_route(spec, where), limits, where.window(spec), min_samples)
 
     def evaluate(self, ctx: GateContext) -> Verdict:
-        hist, source = _histogram_for(ctx, self.route, self.window)
+        window, why = ctx.resolve(self.window)
+        if why is not None:
+            reason = {"reason": why}
+            return Verdict(self.name, self.kind, "inconclusive", self.limits, {}, reason)
+        hist, source = _histogram_for(ctx, self.route, window)
         count = int(hist.get_total_count())
         observed: dict[str, Any] = {"samples": count}
         evidence: dict[str, Any] = {"source": source}
-        if self.window is not None:
-            evidence["window"] = self.window.to_json()
+        if window is not None:
+            evidence["window"] = window.to_json()
         if count < self.min_samples:
             evidence["reason"] = f"{count} latency samples, need {self.min_samples}"
             return Verdict(self.name, self.kind, "inconclusive", self.limits, observed, evidence)
@@ -299,9 +362,14 @@ class ErrorRatioGate:
         return cls(ratio, _route(spec, where), where.window(spec), frozenset(exclude), minimum)
 
     def evaluate(self, ctx: GateContext) -> Verdict:
-        finished, bad, errors, source = _counts(ctx, self.route, self.window, self.exclude)
         expected: dict[str, Any] = {"max": self.max_ratio}
+        window, why = ctx.resolve(self.window)
+        if why is not None:
+            return Verdict(self.name, self.kind, "inconclusive", expected, {}, {"reason": why})
+        finished, bad, errors, source = _counts(ctx, self.route, window, self.exclude)
         evidence: dict[str, Any] = {"source": source, "errors": errors}
+        if window is not None:
+            evidence["window"] = window.to_json()
         if self.exclude:
             evidence["excluded"] = sorted(self.exclude)
         if finished < self.min_requests:

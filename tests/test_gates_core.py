@@ -273,3 +273,47 @@ def test_verdicts_become_gate_events_and_evaluate_run(tmp_path: Path) -> None:
     assert [e["verdict"] for e in events] == ["pass", "pass"]
     assert events[1]["observed"] == {"ratio": 0.0, "errors": 0, "requests": 300}
     assert overall_verdict([*verdicts, Verdict("x", "x", "fail", {}, {})]) == "fail"
+
+
+def test_windows_during_a_fault_come_from_the_fault_events(tmp_path: Path) -> None:
+    """Errors only while a mesh fault is in force: the whole run passes 5%, the fault window
+    does not; a fault the run never had is inconclusive."""
+    rec = RunRecord(tmp_path / "run")
+    t0 = 1_000_000.0
+    for second in range(20):
+        faulty = 8 <= second < 12
+        rec.emit(
+            "load_bucket",
+            t=t0 + second + 1,
+            start=t0 + second,
+            second=second,
+            route="all",
+            sent=100,
+            completed=70 if faulty else 100,
+            errors={"http_503": 30} if faulty else {},
+            histogram=_hist([400.0 if faulty else 10.0] * (70 if faulty else 100)),
+        )
+    rec.emit("fault_start", t=t0 + 8.2, fault_id="mesh-1", fault="mesh_fault", target="ner")
+    rec.emit("fault_end", t=t0 + 11.9, fault_id="mesh-1", ok=True)
+    rec.close("pass")
+    ctx = _ctx(tmp_path / "run")
+    assert gate_from_spec({"gate": "error_ratio", "max": 0.07}).evaluate(ctx).verdict == "pass"
+    during = gate_from_spec(
+        {"gate": "error_ratio", "max": 0.07, "window": {"during": "mesh_fault"}}
+    ).evaluate(ctx)
+    assert during.verdict == "fail"
+    assert during.evidence["window"] == {"from_s": 8, "to_s": 12, "during": "mesh_fault"}
+    assert during.observed["ratio"] == pytest.approx(0.3)
+    latency = gate_from_spec(
+        {"gate": "latency", "p99_ms": 100, "window": {"during": "faults", "extend": "2s"}}
+    ).evaluate(ctx)
+    assert latency.verdict == "fail"
+    assert latency.evidence["window"]["to_s"] == 14
+    by_id = gate_from_spec({"gate": "error_ratio", "max": 0.5, "window": {"during": "mesh-1"}})
+    assert by_id.evaluate(ctx).verdict == "pass"
+    none = gate_from_spec({"gate": "error_ratio", "max": 0.5, "window": {"during": "drain"}})
+    v = none.evaluate(ctx)
+    assert v.verdict == "inconclusive"
+    assert "no fault 'drain'" in v.evidence["reason"]
+    with pytest.raises(ConfigError, match="during"):
+        gate_from_spec({"gate": "latency", "p99_ms": 1, "window": {"during": 5}})
