@@ -54,7 +54,7 @@ from modelserve.common.errors import (
 from modelserve.common.faults import Faults
 from modelserve.common.http import error_response, json_response
 from modelserve.common.lifecycle import Lifecycle, State
-from modelserve.common.logging import request_id_var
+from modelserve.common.logging import flush_logs, request_id_var
 from modelserve.common.metrics import ServerMetrics
 from modelserve.common.model import Model, ModelMetadata
 from modelserve.common.oip import parse_infer_request
@@ -490,7 +490,7 @@ class ModelServer:
                 if spec.crash:
                     self.metrics.fault_fired("crash")
                     _log.error("crash fault: exiting with code 3")
-                    asyncio.get_running_loop().call_later(0.05, os._exit, 3)
+                    asyncio.get_running_loop().call_later(0.05, _crash)
             elif request.method == "DELETE":
                 name = request.path_params.get("name")
                 self.faults.clear(name)
@@ -498,6 +498,11 @@ class ModelServer:
             return json_response(self.faults.describe())
         except ModelServeError as exc:
             return error_response(exc)
+
+
+def _crash() -> None:
+    flush_logs()
+    os._exit(3)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

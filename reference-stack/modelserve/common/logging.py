@@ -6,14 +6,24 @@ response, and is put on every record logged while the request is handled (a cont
 
 from __future__ import annotations
 
+import atexit
 import contextvars
+import copy
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 import time
 from typing import Any
 
-__all__ = ["JsonFormatter", "configure_logging", "current_request_id", "request_id_var"]
+__all__ = [
+    "JsonFormatter",
+    "configure_logging",
+    "current_request_id",
+    "flush_logs",
+    "request_id_var",
+]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -56,15 +66,55 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            out["exc"] = record.exc_text
         return json.dumps(out, default=str)
 
 
+class _Enqueue(logging.handlers.QueueHandler):
+    """Hands records to the writer thread; captures what only the caller's thread knows."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record = copy.copy(record)
+        record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            record.exc_text = _PLAIN.formatException(record.exc_info)
+            record.exc_info = None
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()  # a contextvar: read it here, not there
+        return record
+
+
+_PLAIN = logging.Formatter()
+_listener: logging.handlers.QueueListener | None = None
+
+
+def flush_logs() -> None:
+    """Write out every queued record (before ``os._exit``; ``atexit`` covers normal exits)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    """Send every logger (uvicorn's included) to one JSON handler on stderr."""
+    """Send every logger (uvicorn's included) to one JSON handler on stderr.
+
+    Records go through a queue to a writer thread: formatting and the write + flush system
+    calls (hundreds of microseconds each on a busy machine) stay off the event loop.
+    """
+    global _listener
+    flush_logs()
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler)
+    _listener.start()
+    atexit.unregister(flush_logs)  # once, however often logging is configured
+    atexit.register(flush_logs)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_Enqueue(records)]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lg = logging.getLogger(name)
