@@ -185,6 +185,18 @@ def test_canary_weight_splits_traffic(stack: Stack) -> None:
     assert 60 <= seen["canary"] <= 140, seen  # weight 50 of 200, generous bounds
 
 
+def test_canary_weight_shifts_traffic_back(stack: Stack) -> None:
+    assert stack.p.set_canary_weight("ner", 0) == 50
+    try:
+        time.sleep(0.3)  # the listener update lands
+        seen = {_get(stack.url("ner") + "/x")[1]["replica"].split("-")[1] for _ in range(40)}
+        assert seen == {"stable"}
+    finally:
+        stack.p.set_canary_weight("ner", 50)
+    with pytest.raises(FaultError, match="no canary"):
+        stack.p.set_canary_weight("vision", 0)
+
+
 def test_mesh_abort_and_revert_from_another_process(stack: Stack) -> None:
     inj = stack.p.mesh_fault("ner", abort_status=418, percent=100)
     assert _get(stack.url("ner") + "/x")[0] == 418

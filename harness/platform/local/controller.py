@@ -131,6 +131,10 @@ class Controller:
         self.cold_starts: list[dict[str, Any]] = []
         self.scalers: dict[str, Scaler] = {}
         self.dependency_up: dict[str, bool] = {"redis": False, "postgresql": False}
+        self.admin_token = os.urandom(16).hex()
+        self.weights: dict[str, int] = {
+            sv.name: sv.canary_weight for sv in self.values.enabled_services() if sv.canary_enabled
+        }
         self.crashes: dict[tuple[str, str], int] = {}
         self.last_crash_log: dict[tuple[str, str], str] = {}
         self.backoff_until: dict[tuple[str, str], float] = {}
@@ -434,6 +438,11 @@ class Controller:
         ):
             if key in batching:
                 env[prefix + var] = str(batching[key])
+        hooks = raw.get("faultHooks", {}) or {}
+        if hooks.get("enabled"):
+            # The Secret the chart names holds the token on Kubernetes; locally one per stack.
+            env[prefix + "FAULT_HOOKS"] = "true"
+            env[prefix + "ADMIN_TOKEN"] = self.admin_token
         for key, var in (("maxTextChars", "MAX_TEXT_CHARS"), ("maxImageBytes", "MAX_IMAGE_BYTES")):
             if key in raw:
                 env[prefix + var] = str(raw[key])
@@ -629,7 +638,11 @@ class Controller:
             self._write_routes(held)
 
     def _write_routes(self, held: dict[str, float]) -> None:
-        routes = [r for r in envoy.routes_for(self.values, held) if r.service in self.services]
+        routes = [
+            dataclasses.replace(r, canary_weight=self.weights.get(r.service, 0))
+            for r in envoy.routes_for(self.values, held)
+            if r.service in self.services
+        ]
         envoy.write_lds(self.xds, self.ports["gateway"], self.values.mesh, routes)
         self._held = dict(held)
 
@@ -812,6 +825,21 @@ class Controller:
                         os.killpg(r.proc.pid, signal.SIGKILL)
                     self.event("replica_kill", replica=r.name)
             return [r.name for r in victims]
+
+    def set_canary_weight(self, service: str, weight: int) -> int:
+        """Shift traffic between stable and canary (what a canary analysis does when it rolls
+        back); returns the previous weight. Takes effect by a listener update, in-flight
+        requests finish on the old one."""
+        if service not in self.weights:
+            raise FaultError(f"{service!r} has no canary (values {service}.canary.enabled)")
+        if not 0 <= weight <= 100:
+            raise FaultError(f"canary weight must be 0..100, got {weight}")
+        with self.lock:
+            old = self.weights[service]
+            self.weights[service] = weight
+            self._write_routes(self._held)
+        self.event("canary_weight", service=service, from_weight=old, to_weight=weight)
+        return old
 
     def _node(self, node: str) -> NodeState:
         if node not in self.nodes:
@@ -1183,6 +1211,8 @@ class Controller:
                 "links": {k: v.port for k, v in self.links.links.items()},
                 "injections": [i.to_json() for i in self.injections.values()],
                 "cold_starts": list(self.cold_starts),
+                "canary_weights": dict(self.weights),
+                "admin_token": self.admin_token,
                 "infra": {k: {"pid": p.pid, "running": p.running()} for k, p in self.infra.items()},
             }
 
@@ -1300,6 +1330,7 @@ def _serve_api(ctl: Controller, done: threading.Event) -> ThreadingHTTPServer:
         "/backup": lambda b: ctl.backup(b["store"]),
         "/restore": lambda b: ctl.restore(b["store"], b["backup_id"]),
         "/scale": lambda b: ctl._set_desired(b["service"], int(b["replicas"]), "manual"),
+        "/canary_weight": lambda b: ctl.set_canary_weight(b["service"], int(b["weight"])),
     }
 
     class Handler(BaseHTTPRequestHandler):

@@ -338,6 +338,15 @@ class LocalPlatform:
             return
         self._post("/revert", {"injection": injection.to_json()})
 
+    def set_canary_weight(self, service: str, weight: int) -> int:
+        """Percent of the service's traffic to its canary (0 = all back on stable); returns the
+        previous weight."""
+        return int(self._post("/canary_weight", {"service": service, "weight": weight}))
+
+    def admin_token(self) -> str:
+        """Token for the replicas' ``/admin/faults`` when ``faultHooks.enabled`` is set."""
+        return str(self.state()["admin_token"])
+
     def scale(self, service: str, replicas: int) -> None:
         """Set a service's desired replicas by hand (the autoscaler may change it again)."""
         self._post("/scale", {"service": service, "replicas": replicas})
