@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from chart_support import render
+from chart_support import render_env
 
 from harness.platform.kubernetes.platform import KubernetesPlatform
 from harness.platform.kubernetes.settings import KubernetesSettings
@@ -47,7 +47,7 @@ PODS = {
 
 
 def chart_objects() -> list[dict[str, Any]]:
-    return [o for o in render({}) if o["kind"] in RESOURCES]
+    return [copy.deepcopy(o) for o in render_env("default") if o["kind"] in RESOURCES]
 
 
 def seed(server: Any, *, instance_ids: dict[str, str] | None = None) -> list[dict[str, Any]]:

@@ -199,8 +199,11 @@ def kind_up(
     values: Sequence[str] = (),
     build: bool = True,
     run: Runner = _run,
+    platform: KubernetesPlatform | None = None,
 ) -> None:
-    """Create the cluster, build and load the images, install everything, wait for ready."""
+    """Create the cluster, build and load the images, install everything, wait for ready.
+    ``run`` runs one command; ``platform`` is what readiness is watched through (default: the
+    new cluster's context)."""
     _require(settings)
     kind, docker, helm = (str(_program(settings, f)) for f in ("kind", "docker", "helm"))
     context = kind_context(settings)
@@ -230,7 +233,8 @@ def kind_up(
     for v in values:
         cmd += ["-f", v]
     run([*cmd, "--wait", "--timeout", f"{int(settings.wait_s)}s"])
-    wait_ready(KubernetesPlatform("kind", settings=_with_context(k8s, context)), settings.wait_s)
+    platform = platform or KubernetesPlatform("kind", settings=_with_context(k8s, context))
+    wait_ready(platform, settings.wait_s)
 
 
 def _with_context(k8s: KubernetesSettings, context: str) -> KubernetesSettings:

@@ -76,6 +76,7 @@ class KindSettings:
     )
     docker: str = env_field("docker", "docker program (builds images, stops kind nodes)")
     helm: str = env_field("helm", "helm program (installs the chart and its dependencies)")
+    kubectl: str = env_field("kubectl", "kubectl program (a prerequisite users need with kind)")
     image_tag: str = env_field("kind", "tag given to the images built and loaded into kind")
     wait_s: float = env_field(900.0, "`msai kind up` fails when not ready within this (s)")
 

