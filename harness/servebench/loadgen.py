@@ -57,6 +57,7 @@ class LoadResult:
     lag_p99_ms: float = 0.0  # how late the generator dispatched (its own health)
     conns: int = 0
     answered: int = 0  # every response of the run, any status, warm-up and tail included
+    ok_total: int = 0  # every 200 of the run, warm-up and tail included
 
     @property
     def goodput(self) -> float:
@@ -188,6 +189,7 @@ async def run_open_loop(spec: LoadSpec) -> LoadResult:
             done = loop.time()
             result.answered += 1
             if status == 200:
+                result.ok_total += 1
                 if window_start <= done < window_end:
                     result.ok += 1  # throughput: answers completed inside the window
                 if record:
