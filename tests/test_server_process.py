@@ -218,3 +218,16 @@ def test_sigterm_while_loading_exits_0_and_never_serves(tmp_path: Path, procs: l
     assert r.status_code == 503
     assert "not loaded" in r.json()["error"]
     assert proc.wait(15) == 0
+
+
+def test_port_in_use_exits_nonzero_naming_the_port(tmp_path: Path, procs: list) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = start_replica("fake", port, {}, str(tmp_path / "log"))
+        procs.append(proc)
+        assert proc.wait(20) != 0
+    text = (tmp_path / "log").read_text()
+    assert str(port) in text
+    assert "address already in use" in text.lower()
