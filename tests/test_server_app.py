@@ -266,3 +266,14 @@ def test_version_routes(client: TestClient) -> None:
     r = client.post("/v2/models/fake/versions/9/infer", json=body)
     assert r.status_code == 404
     assert r.json()["field"] == "version"
+
+
+def test_parse_pool_gives_the_same_answers_and_errors() -> None:
+    settings = ServerSettings(parse_workers=2, max_body_bytes=4096, drain_delay_s=0)
+    with TestClient(create_fake_app(settings, FakeSettings(max_text_chars=50))) as c:
+        wait_until(lambda: c.get("/v2/health/ready").status_code == 200)
+        assert c.post("/v1/echo", json={"texts": ["a", "b"]}).json()["results"][1]["upper"] == "B"
+        bad = c.post("/v1/echo", json={"texts": ["a", "x" * 60]})
+        assert (bad.status_code, bad.json()["field"]) == (413, "texts[1]")
+        r = c.post(V2, json={"inputs": [_tensor(["q"])]})
+        assert r.json()["outputs"][0]["data"] == ["Q"]

@@ -31,8 +31,9 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
@@ -62,6 +63,7 @@ from modelserve.common.server_settings import ServerSettings
 
 __all__ = ["AdminDenied", "JsonRoute", "ModelServer", "create_app", "parse_deadline"]
 
+_T = TypeVar("_T")
 _log = logging.getLogger("modelserve.server")
 _access = logging.getLogger("modelserve.access")
 
@@ -153,6 +155,11 @@ class ModelServer:
         )
         self.meta: ModelMetadata | None = None
         self._loader: threading.Thread | None = None
+        self._parse_pool = (
+            ThreadPoolExecutor(settings.parse_workers, thread_name_prefix="parse")
+            if settings.parse_workers > 0
+            else None
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     def start_loading(self) -> None:
@@ -190,6 +197,8 @@ class ModelServer:
         started = self.lifecycle.drain_started or time.monotonic()
         left = max(0.0, self.settings.drain_deadline_s - (time.monotonic() - started))
         dropped_items = await asyncio.to_thread(self.batcher.stop, left)
+        if self._parse_pool is not None:
+            self._parse_pool.shutdown(wait=False, cancel_futures=True)
         if dropped_items:
             _log.warning("items dropped at shutdown", extra={"dropped_items": dropped_items})
         self.lifecycle.stopped()
@@ -334,7 +343,7 @@ class ModelServer:
         meta = self.metadata()
         body = await self.read_json(request)
         req = parse_infer_request(body, meta.inputs)
-        items = self.model.parse_v2(req.inputs)
+        items = await self.off_loop(self.model.parse_v2, req.inputs)
         self.check_count(len(items), "inputs")
         outs = await self.infer_items(items, request, t0, lambda i: f"inputs[0].data[{i}]")
         outputs = self.model.to_v2(outs)
@@ -364,7 +373,8 @@ class ModelServer:
         if route.multipart and ctype.startswith("multipart/form-data"):
             items, single = await self._multipart_items(request, route)
         else:
-            items, single = self._json_items(await self.read_json(request), route)
+            body = await self.read_json(request)
+            items, single = await self.off_loop(self._json_items, body, route)
         one = route.one or "body"
         outs = await self.infer_items(
             items, request, t0, lambda i: one if single else f"{route.many}[{i}]"
@@ -418,18 +428,27 @@ class ModelServer:
         try:
             files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
             self.check_count(len(files), route.many)
-            items = []
-            parse_bytes = getattr(self.model, "parse_bytes", None)
+            parts = []
             for i, (key, upload) in enumerate(files):
-                data = await upload.read()
                 field = key if len(files) == 1 else f"{key}[{i}]"
-                if parse_bytes is not None:
-                    items.append(parse_bytes(data, field))
-                else:  # models without a bytes parser take base64 text in JSON
-                    items.append(self.model.parse_json(base64.b64encode(data).decode(), field))
-            return items, len(files) == 1
+                parts.append((await upload.read(), field))
+            return await self.off_loop(self._parse_parts, parts), len(files) == 1
         finally:
             await form.close()
+
+    def _parse_parts(self, parts: list[tuple[bytes, str]]) -> list[Any]:
+        parse_bytes = getattr(self.model, "parse_bytes", None)
+        if parse_bytes is not None:
+            return [parse_bytes(data, field) for data, field in parts]
+        # Models without a bytes parser take base64 text, as in JSON.
+        return [self.model.parse_json(base64.b64encode(d).decode(), f) for d, f in parts]
+
+    async def off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run a parser inline (default), or on the parse pool when ``PARSE_WORKERS`` > 0:
+        image decoding releases the GIL, so many cores parse while the loop keeps serving."""
+        if self._parse_pool is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._parse_pool, fn, *args)
 
     # -- health and metadata ---------------------------------------------------------------
     async def live(self, request: Request) -> Response:

@@ -44,6 +44,11 @@ class ServerSettings:
         20.0, "then finish in-flight work within this long before exiting (s)"
     )
     max_body_bytes: int = env_field(8 * 1024 * 1024, "largest request body accepted (bytes)")
+    parse_workers: int = env_field(
+        0,
+        "threads that parse inputs (image decoding) off the event loop; 0: on the loop. "
+        "Worth it with many cores (GPU nodes), not on one or two",
+    )
     stall_after_s: float = env_field(
         30.0, "liveness fails when one forward pass has run longer than this (s)"
     )
@@ -76,6 +81,7 @@ class ServerSettings:
             "DRAIN_DELAY_S": self.drain_delay_s,
             "DRAIN_DEADLINE_S": self.drain_deadline_s,
             "FAULT_SLOW_LOAD_S": self.fault_slow_load_s,
+            "PARSE_WORKERS": self.parse_workers,
         }.items():
             if value < 0:
                 raise ConfigError(f"{name} must be >= 0, got {value}", field=name)
