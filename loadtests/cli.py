@@ -141,7 +141,13 @@ def run(
         else (harness_settings().runs_path / time.strftime("load-%Y%m%d-%H%M%S"))
     )
     with RunRecord(directory) as record:
-        record.emit("run_start", scenario="msai load run", platform="cli", spec=load_spec)
+        record.emit(
+            "run_start",
+            scenario="msai load run",
+            platform="cli",
+            spec=load_spec,
+            seed=plan.schedule.seed,
+        )
         result = run_planned(plan, record=record)
         verdicts = []
         if gates:

@@ -274,7 +274,7 @@ def run_load(
     s = settings or load_settings_from_env()
     pool = pool or (ProcessWorkers(s.workers) if s.workers else ThreadWorkers())
     if record is not None:
-        record.write_json("arrivals.json", schedule.to_json())
+        schedule.write(record.directory / "arrivals.json")  # compact: soaks hold many
     plan = {
         "schedule": schedule.to_json(),
         "targets": {r: t.to_json() for r, t in targets.items() if r in schedule.routes},
