@@ -163,6 +163,29 @@ def test_tfvars_set_declared_and_required_variables(env: str) -> None:
     assert tfvars["environment"] == env
 
 
+def test_backend_points_at_the_bootstrap_bucket_and_table() -> None:
+    boot = load_dir(INFRA / "bootstrap")
+    assert "aws_dynamodb_table.locks" in boot.resources
+    assert boot.resources["aws_dynamodb_table.locks"]["hash_key"] == "LockID"
+    for env in ENVIRONMENTS:
+        backend = parse(INFRA / "environments" / env / "backend.hcl")
+        assert backend["bucket"] == boot.variables["state_bucket"]["default"], env
+        assert backend["dynamodb_table"] == boot.variables["lock_table"]["default"], env
+        assert backend["region"] == boot.variables["region"]["default"], env
+
+
+def test_models_irsa_role_trusts_the_chart_service_account() -> None:
+    """values.yaml serviceAccount.annotations gets this role; the chart names its account
+    ``modelserve`` (templates/_helpers.tpl) in namespaces.models."""
+    values = values_yaml()
+    helpers = (ROOT / "reference-stack/charts/modelserve/templates/_helpers.tpl").read_text()
+    assert "modelserve{{- else -}}default" in helpers, "chart service account name changed"
+    for env in ENVIRONMENTS:
+        roles = load_dir(INFRA / "environments" / env).modules["eks"]["irsa_roles"]
+        assert roles["models"]["namespace"] == values["namespaces"]["models"], env
+        assert roles["models"]["service_account"] == "modelserve", env
+
+
 def test_environments_share_one_composition() -> None:
     """The three environments differ only in terraform.tfvars / backend.hcl."""
     for file in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "providers.tf"):
