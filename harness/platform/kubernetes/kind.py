@@ -198,35 +198,42 @@ def kind_up(
     *,
     values: Sequence[str] = (),
     build: bool = True,
+    create: bool = True,
     run: Runner = _run,
     platform: KubernetesPlatform | None = None,
 ) -> None:
     """Create the cluster, build and load the images, install everything, wait for ready.
-    ``run`` runs one command; ``platform`` is what readiness is watched through (default: the
-    new cluster's context)."""
+    ``create`` False: the cluster exists already (pytest-kind made it). ``run`` runs one
+    command; ``platform`` is what readiness is watched through (default: the cluster's
+    context, in ``k8s.kubeconfig`` when set)."""
     _require(settings)
     kind, docker, helm = (str(_program(settings, f)) for f in ("kind", "docker", "helm"))
     context = kind_context(settings)
-    config = cluster_config(settings)
-    create = [kind, "create", "cluster", "--name", settings.cluster, "--config", str(config)]
-    if settings.node_image:
-        create += ["--image", settings.node_image]
-    run([*create, "--wait", "120s"])
+    if create:
+        config = cluster_config(settings)
+        cmd = [kind, "create", "cluster", "--name", settings.cluster, "--config", str(config)]
+        if settings.node_image:
+            cmd += ["--image", settings.node_image]
+        if k8s.kubeconfig:
+            cmd += ["--kubeconfig", k8s.kubeconfig]
+        run([*cmd, "--wait", "120s"])
     images = _images()
     if build:
         if not BUILD_IMAGES.is_file():
             raise PlatformError(f"{BUILD_IMAGES} is missing: cannot build the images")
         run([str(BUILD_IMAGES)])
     for image in images:
-        run([kind, "load", "docker-image", "--name", settings.cluster, image])
+        run([kind, "load", "docker-image", "--name", settings.cluster, image])  # no kubeconfig
     del docker  # the build script finds docker itself; kept in the prerequisites
     for dep in DEPENDENCIES:
         cmd = [helm, "upgrade", "--install", dep.release, dep.chart, "--repo", dep.repo]
         cmd += ["-n", dep.namespace, "--create-namespace", "--kube-context", context, "--wait"]
+        cmd += ["--kubeconfig", k8s.kubeconfig] if k8s.kubeconfig else []
         for pair in dep.values:
             cmd += ["--set", pair]
         run(cmd)
     cmd = [helm, "upgrade", "--install", "modelserve", str(CHART_DIR), "--kube-context", context]
+    cmd += ["--kubeconfig", k8s.kubeconfig] if k8s.kubeconfig else []
     kind_values = CHART_DIR / "ci" / "kind-values.yaml"
     if kind_values.is_file():
         cmd += ["-f", str(kind_values)]
