@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from k8s_support import obj, platform_for, seed
 
 from harness.errors import ConfigError, FaultError, Unsupported
-from harness.platform.base import Injection
+from harness.platform.base import Injection, StackSpec
+from harness.platform.kubernetes.helm import CHART_DIR
 from harness.platform.kubernetes.platform import MERGE_PATCH
 from harness.platform.kubernetes.testing import find, mutations
+from harness.ports import free_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -350,8 +354,6 @@ async def test_what_kubernetes_cannot_do_is_unsupported_with_a_reason(kmock: Any
         await in_thread(p.backup, "postgresql")
     with pytest.raises(Unsupported, match="spot"):
         await in_thread(p.spot_interrupt, "spot-a", 1.0)
-    with pytest.raises(Unsupported, match="install it first"):
-        await in_thread(p.up, None)
     assert mutations(kmock) == []
 
 
@@ -382,3 +384,43 @@ async def test_port_forward_command_names_the_service_and_context() -> None:
     ]
     with pytest.raises(ConfigError, match="NAMESPACE/SERVICE:PORT"):
         p.port_forward_command("prometheus", 1)
+
+
+async def test_up_installs_the_stack_with_helm_and_waits_ready(kmock: Any) -> None:
+    seed(kmock)
+    seen: list[tuple[list[str], Any]] = []
+
+    def run(cmd: list[str]) -> None:
+        values = yaml.safe_load(Path(cmd[cmd.index("-f") + 1]).read_text())
+        seen.append((cmd, values))
+
+    p = platform_for(kmock, context="kind-msai")
+    p._run = run
+    assert await in_thread(p.running)
+    spec = StackSpec(profile="minimal", overrides={"ner.replicas": 2})
+    await in_thread(p.up, spec)
+    ((cmd, values),) = seen
+    assert cmd[:5] == ["helm", "upgrade", "--install", "modelserve", str(CHART_DIR)]
+    assert cmd[cmd.index("--kube-context") + 1] == "kind-msai"
+    assert "--wait" in cmd
+    assert values == {
+        "ner": {"replicas": 2},
+        "vision": {"replicas": 1},
+        "orchestrator": {"enabled": False},
+    }
+    with pytest.raises(ConfigError, match="unknown profile 'nope'"):
+        await in_thread(p.up, StackSpec(profile="nope"))
+    assert len(seen) == 1
+
+
+async def test_running_is_false_without_a_reachable_cluster() -> None:
+    from kubernetes import client
+
+    from harness.platform.kubernetes.platform import KubernetesPlatform
+    from harness.platform.kubernetes.settings import KubernetesSettings
+
+    cfg = client.Configuration(host=f"http://127.0.0.1:{free_port()}")
+    p = KubernetesPlatform(
+        "kind", api=client.ApiClient(cfg), settings=KubernetesSettings(request_timeout_s=2)
+    )
+    assert not await in_thread(p.running)

@@ -35,11 +35,17 @@ def get_platform(name: str) -> KubernetesPlatform:
             settings = dataclasses.replace(settings, context=kind_context(ks))
         return KubernetesPlatform("kind", settings=settings, spot=KindSpot(ks))
     if name == "eks":
-        from harness.platform.kubernetes.eks import FisSpot, checked_target
+        from harness.platform.kubernetes.eks import FisSpot, checked_target, load_outputs
         from harness.platform.kubernetes.settings import eks_settings
 
         es = eks_settings()
         target = checked_target(settings, es)
         settings = dataclasses.replace(settings, context=target.context)
-        return KubernetesPlatform("eks", settings=settings, spot=FisSpot(es, target))
+        outputs = load_outputs(es.outputs) if es.outputs else {}
+        return KubernetesPlatform(
+            "eks",
+            settings=settings,
+            spot=FisSpot(es, target),
+            extra_values=dict(outputs.get("chart_values") or {}),
+        )
     raise ConfigError(f"unknown Kubernetes platform {name!r}; kind or eks", field="platform")

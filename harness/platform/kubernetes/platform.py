@@ -20,6 +20,11 @@ outage cutoff      deny policy + narrowed allow policies  created names, previou
 partition          a NetworkPolicy pair (one per side)    created names, previous selectors
 =================  ====================================  =====================================
 
+``up`` installs or upgrades the chart with the scenario's stack (``helm upgrade --install``,
+values from :mod:`.helm`) and waits until every service is ready; ``running`` says whether the
+chart is there already (a scenario then reuses it). ``down`` never deletes anything of the
+cluster: it stops the port-forwards this process opened.
+
 ``revert`` needs only the Injection: a fresh platform in a later process can take a fault
 back. Reverting twice, or what is already gone (404), is fine.
 """
@@ -35,7 +40,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+import yaml
 
 from harness.errors import ConfigError, FaultError, PlatformError, Unsupported
 from harness.platform.base import (
@@ -100,6 +108,15 @@ class ScaleStatus:
         return dict(self.__dict__)
 
 
+def _run_command(cmd: list[str]) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise PlatformError(f"cannot run {cmd[0]}: {exc}") from exc
+    if proc.returncode != 0:
+        raise PlatformError(f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-2000:]}")
+
+
 def _data(resp: Any) -> Any:
     return json.loads(resp.data) if resp.data else {}
 
@@ -115,8 +132,14 @@ class KubernetesPlatform:
         api: Any = None,
         settings: KubernetesSettings | None = None,
         spot: SpotBackend | None = None,
+        extra_values: dict[str, Any] | None = None,
+        run: Callable[[list[str]], None] | None = None,
     ) -> None:
+        """``extra_values``: chart values under every stack (EKS: the Terraform outputs'
+        ``chart_values``); ``run`` runs a command (default: a subprocess that must succeed)."""
         self.name = name
+        self.extra_values = extra_values or {}
+        self._run = run or _run_command
         self.settings = settings or k8s_settings()
         self._api = api
         self.spot = spot
@@ -192,12 +215,40 @@ class KubernetesPlatform:
             raise
 
     # ------------------------------------------------------------------ lifecycle
+    def running(self) -> bool:
+        """Whether the chart's services are installed (a scenario then reuses the stack)."""
+        try:
+            return bool(self.services())
+        except Exception:  # no cluster, no context, no permission: not running for us
+            return False
+
     def up(self, stack: StackSpec) -> None:
-        raise Unsupported(
-            self.name,
-            "bring the stack up from a scenario",
-            "install it first (`msai kind up`, or Helm on EKS); scenarios then run against it",
-        )
+        """Install or upgrade the chart with ``stack`` (profile + overrides, over the
+        ``extra_values``) with Helm, then wait until every service is ready."""
+        import shutil
+        import tempfile
+
+        from harness.platform.kubernetes.helm import chart_values, upgrade_command
+
+        values = chart_values(stack, self.extra_values)
+        helm = shutil.which(self.settings.helm) or self.settings.helm
+        with tempfile.TemporaryDirectory(prefix="msai-helm-") as tmp:
+            path = Path(tmp) / "values.yaml"
+            path.write_text(yaml.safe_dump(values))
+            cmd = upgrade_command(
+                helm,
+                self.settings.release,
+                path,
+                namespace=self.settings.release_namespace,
+                context=self.settings.context,
+                kubeconfig=self.settings.kubeconfig,
+                timeout_s=self.settings.ready_timeout_s,
+            )
+            self._run(cmd)
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        for service in self.services():
+            left = max(1.0, deadline - time.monotonic())
+            self.watch_scale(service, lambda s: s.desired > 0 and s.ready >= s.desired, left)
 
     def down(self) -> None:
         """Stop port-forwards and background work this process started (never the cluster)."""

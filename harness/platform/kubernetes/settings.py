@@ -47,6 +47,12 @@ class KubernetesSettings:
         "NAMESPACE/SERVICE:PORT port-forwarded when alertmanager_url is empty",
     )
     kubectl: str = env_field("kubectl", "kubectl program (name on PATH or a path)")
+    helm: str = env_field("helm", "helm program: `up` installs the chart with a scenario's stack")
+    release: str = env_field("modelserve", "Helm release name of the chart")
+    release_namespace: str = env_field("default", "namespace holding the Helm release record")
+    ready_timeout_s: float = env_field(
+        600.0, "`up` fails when the chart's services are not all ready within this (s)"
+    )
     container_port: int = env_field(8080, "model servers' HTTP port inside the pod")
     drain_timeout_s: float = env_field(
         120.0, "a drain fails (and uncordons) when PodDisruptionBudgets block it this long (s)"
