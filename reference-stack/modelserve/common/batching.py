@@ -11,7 +11,7 @@ wait is predicted from the queue depth and the observed per-batch time), or when
 replica is shutting down (503 ``draining``). If a forward pass raises, its items are
 retried one at a time so only the bad one fails.
 
-A pass-time budget (``max_batch_s``) caps the batch further at the size whose predicted
+An optional pass-time budget (``max_batch_s``, off by default) caps the batch further at the size whose predicted
 forward pass fits it (per-item time learned as it runs): on a GPU, where an item costs
 microseconds, batches stay large; on a CPU, where a BERT item costs ~10 ms, a batch of 16
 would hold every member for 160 ms+ for little throughput gain, so it stays small.
