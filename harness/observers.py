@@ -59,7 +59,9 @@ class ReplicaObserver:
             before = self._counts.get(service)
             if now != before:
                 self.record.emit("replicas", service=service, desired=now[0], ready=now[1])
-                if before is not None and before[0] != now[0]:
+                # a platform with events() reports scaling itself, with the autoscaler's reason
+                own = callable(getattr(self.platform, "events", None))
+                if before is not None and before[0] != now[0] and not own:
                     self.record.emit(
                         "scale",
                         service=service,
