@@ -350,8 +350,10 @@ async def test_what_kubernetes_cannot_do_is_unsupported_with_a_reason(kmock: Any
         await in_thread(p.partition, "gateway", "ner")
     with pytest.raises(Unsupported, match="outside the cluster"):
         await in_thread(p.outage, "memcached")
-    with pytest.raises(Unsupported, match="back up postgresql"):
-        await in_thread(p.backup, "postgresql")
+    with pytest.raises(Unsupported, match="back up redis"):
+        await in_thread(p.backup, "redis")
+    with pytest.raises(Unsupported, match="restore s3"):
+        await in_thread(p.restore, "s3", "x")
     with pytest.raises(Unsupported, match="spot"):
         await in_thread(p.spot_interrupt, "spot-a", 1.0)
     assert mutations(kmock) == []

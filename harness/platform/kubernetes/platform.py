@@ -887,16 +887,25 @@ class KubernetesPlatform:
 
     # ------------------------------------------------------------------ data protection
     def backup(self, store: Store) -> str:
-        raise Unsupported(
-            self.name,
-            f"back up {store}",
-            "backups on Kubernetes belong to the datastore's operator or the cloud (RDS "
-            "snapshots, S3 versioning); the harness does not stream pg_dump through exec",
-        )
+        """PostgreSQL in the cluster: ``pg_dump`` through ``kubectl exec`` (:mod:`.backup`)."""
+        if store != "postgresql":
+            raise Unsupported(
+                self.name,
+                f"back up {store}",
+                "on Kubernetes only the in-cluster PostgreSQL is backed up by the harness; "
+                "Redis persistence and S3 versioning belong to the cloud's own tools",
+            )
+        from harness.platform.kubernetes.backup import backup_postgresql
+
+        return backup_postgresql(self)
 
     def restore(self, store: Store, backup_id: str) -> None:
-        raise Unsupported(
-            self.name,
-            f"restore {store}",
-            "restores on Kubernetes belong to the datastore's operator or the cloud",
-        )
+        if store != "postgresql":
+            raise Unsupported(
+                self.name,
+                f"restore {store}",
+                "on Kubernetes only the in-cluster PostgreSQL is restored by the harness",
+            )
+        from harness.platform.kubernetes.backup import restore_postgresql
+
+        restore_postgresql(self, backup_id)
