@@ -29,7 +29,7 @@ from typing import Any
 import jsonschema
 
 from modelserve.common.errors import BadInput, ModelNotReady, ModelServeError, Overloaded
-from modelserve.orchestrator.calls import StepCaller
+from modelserve.orchestrator.calls import CallOutcome, StepCaller
 from modelserve.orchestrator.errors import (
     DeadlineExceeded,
     PipelineNotFound,
@@ -65,6 +65,8 @@ class RunOutcome:
     step_latency: dict[str, float] = field(default_factory=dict)
     fresh: bool = False
     """Created by this replica and never interrupted: no stored step outcomes to honour."""
+    last_write: asyncio.Task[None] | None = None
+    """The newest step-outcome write of the run (each waits for the one before)."""
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -260,17 +262,25 @@ class Engine:
         ctx: dict[str, Any] = {"input": data, "steps": {}}
         out = RunOutcome(run_id, pipe.name, ok=False, fresh=not resumed)
         try:
-            out.steps_s = await self._seq(run_id, pipe, pipe.steps, ctx, deadline, out)
-            out.result = render(pipe.output, ctx) if pipe.output is not None else ctx["steps"]
-            out.ok = True
-        except (StepFailed, DeadlineExceeded) as exc:
-            out.error = {**exc.to_json(), "status": exc.status}
-            out.error_status = exc.status
-        except (StateUnavailable, _Lost):
-            raise
-        except ModelServeError as exc:
-            out.error = {**exc.to_json(), "status": exc.status}
-            out.error_status = exc.status
+            try:
+                out.steps_s = await self._seq(run_id, pipe, pipe.steps, ctx, deadline, out)
+                out.result = render(pipe.output, ctx) if pipe.output is not None else ctx["steps"]
+                out.ok = True
+            except (StepFailed, DeadlineExceeded) as exc:
+                out.error = {**exc.to_json(), "status": exc.status}
+                out.error_status = exc.status
+            except (StateUnavailable, _Lost):
+                raise
+            except ModelServeError as exc:
+                out.error = {**exc.to_json(), "status": exc.status}
+                out.error_status = exc.status
+            if out.last_write is not None:
+                await out.last_write  # every step outcome stored (or _Lost / StateUnavailable)
+        finally:
+            if out.last_write is not None and not out.last_write.done():
+                out.last_write.cancel()
+            if out.last_write is not None:
+                await asyncio.gather(out.last_write, return_exceptions=True)
         out.total_s = time.time() - created
         overhead = max(0.0, out.total_s - out.steps_s)
         written = await self.store.finish_run(
@@ -390,18 +400,9 @@ class Engine:
                 return 0.0
             outcome = await self.caller.call(step, payload, deadline, key, retries.inc)
         self.metrics.step_duration.labels(pipe.name, step.name).observe(outcome.latency_s)
-        stored = await self.store.finish_step(
-            run_id,
-            step.name,
-            self.owner,
-            ok=outcome.ok,
-            result=outcome.result,
-            attempts=outcome.attempts,
-            latency_s=round(outcome.latency_s, 6),
-            error=outcome.error,
-        )
-        if not stored:
-            raise _Lost
+        write = self._store_step(run_id, step, outcome, out)
+        if not out.fresh:
+            await write
         out.step_latency[step.name] = outcome.latency_s
         ctx["steps"][step.name] = outcome.result
         if not outcome.ok and step.dependency == "hard":
@@ -415,6 +416,37 @@ class Engine:
                 upstream_status=outcome.status,
             )
         return outcome.latency_s
+
+    def _store_step(
+        self, run_id: str, step: CallStep, outcome: CallOutcome, out: RunOutcome
+    ) -> asyncio.Task[None]:
+        """Store a step's outcome after every earlier write of the run (a chain).
+
+        A fresh run does not wait for it before the next step (write-behind: one Redis round
+        trip fewer per step on the critical path); the run waits for the whole chain before it
+        finishes. If the replica dies first, the step is not recorded as done and the resumer
+        calls it again with the same idempotency key: the service answers from its cache.
+        """
+        previous = out.last_write
+
+        async def write() -> None:
+            if previous is not None:
+                await previous  # keeps order; re-raises _Lost / StateUnavailable
+            stored = await self.store.finish_step(
+                run_id,
+                step.name,
+                self.owner,
+                ok=outcome.ok,
+                result=outcome.result,
+                attempts=outcome.attempts,
+                latency_s=round(outcome.latency_s, 6),
+                error=outcome.error,
+            )
+            if not stored:
+                raise _Lost
+
+        out.last_write = asyncio.create_task(write())
+        return out.last_write
 
     # -- background loops ------------------------------------------------------------------
 
