@@ -95,14 +95,23 @@ def _find(name: str, hint: str) -> str:
         pytest.skip(f"{name} not installed: {hint}")
 
 
-def _start_dockerd(docker: str) -> tuple[Engine, subprocess.Popen[bytes], Path]:
+@dataclass
+class Daemon:
+    """A dockerd this test started: its process, run folder (sockets, exec root) and log."""
+
+    proc: subprocess.Popen[bytes]
+    run_dir: Path
+    log: io.BufferedWriter
+
+
+def _start_dockerd(docker: str) -> tuple[Engine, Daemon]:
     dockerd = _find("dockerd", "scripts/setup --docker (Debian docker.io)")
     if os.geteuid() != 0:
         pytest.skip("dockerd needs root here (no rootless Docker set up)")
     run_dir = Path(tempfile.mkdtemp(prefix="msai-dk-", dir="/tmp"))  # unix socket paths are short
     (STATE / "data").mkdir(parents=True, exist_ok=True)
     sock = run_dir / "docker.sock"
-    log = (run_dir / "dockerd.log").open("wb")
+    log = (run_dir / "dockerd.log").open("wb")  # closed by _stop_dockerd
     # No bridge and no iptables: every container here uses the host network (loopback).
     proc = subprocess.Popen(
         [
@@ -124,20 +133,32 @@ def _start_dockerd(docker: str) -> tuple[Engine, subprocess.Popen[bytes], Path]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    daemon = Daemon(proc, run_dir, log)
     engine = Engine(docker, {**os.environ, "DOCKER_HOST": f"unix://{sock}"})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
         if sock.exists() and engine.answers():
-            return engine, proc, run_dir
+            return engine, daemon
         time.sleep(0.5)
-    _stop_dockerd(proc, run_dir)
-    tail = (run_dir / "dockerd.log").read_text(errors="replace")[-1500:]
-    pytest.skip(f"Docker Engine cannot run here: dockerd did not come up: {tail}")
+    code = proc.poll()
+    why = f"dockerd exited with {code}" if code is not None else "dockerd did not answer in 60 s"
+    tail = (run_dir / "dockerd.log").read_text(errors="replace").strip()[-1500:]
+    _stop_dockerd(daemon)
+    pytest.skip(f"Docker Engine cannot run here: {why}: {tail or '(no log)'}")
 
 
-def _stop_dockerd(proc: subprocess.Popen[bytes], run_dir: Path) -> None:
+def _unmount_under(folder: Path) -> None:
+    """dockerd leaves its default network namespace mounted in the exec root: unmount it."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    points = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{folder}/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, timeout=10, check=False)
+
+
+def _stop_dockerd(daemon: Daemon) -> None:
+    proc, run_dir = daemon.proc, daemon.run_dir
     try:
         children = psutil.Process(proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
@@ -152,8 +173,11 @@ def _stop_dockerd(proc: subprocess.Popen[bytes], run_dir: Path) -> None:
     _, alive = psutil.wait_procs(children, timeout=10)
     for child in alive:
         child.kill()
+    daemon.log.close()
+    _unmount_under(run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)
     assert not alive, f"dockerd left processes behind: {[p.pid for p in alive]}"
+    assert not run_dir.exists(), f"{run_dir} left behind (a mount dockerd did not release?)"
 
 
 @pytest.fixture(scope="module")
@@ -163,13 +187,13 @@ def engine() -> Iterator[Engine]:
     if existing.answers():
         yield existing
         return
-    started, proc, run_dir = _start_dockerd(docker)
+    started, daemon = _start_dockerd(docker)
     try:
         yield started
     finally:
         for cid in started.run("ps", "-aq", "--filter", "label=msai-test", check=False).split():
             started.run("rm", "-f", cid, check=False)
-        _stop_dockerd(proc, run_dir)
+        _stop_dockerd(daemon)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # A model server replica (NER or vision): `python -m modelserve serve KIND`, served with ONNX
 # Runtime (no torch, no transformers). Build with build-images.sh, which stages the context:
 #   requirements-serve.txt, constraints.txt (= requirements/constraints.txt), modelserve/

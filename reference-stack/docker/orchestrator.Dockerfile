@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The pipeline orchestrator: `python -m modelserve serve orchestrator`, with Tesseract for the
 # `ocr` built-in step and ONNX Runtime for the `sentiment`/`topic` built-ins (no torch).
 # Build with build-images.sh (it stages the context, see model-server.Dockerfile).
