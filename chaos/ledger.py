@@ -272,7 +272,10 @@ class RecoveryReport:
         out += [
             f"could NOT roll back {x}; will retry on the next msai command" for x in self.failed
         ]
-        out += [f"gave up on {x}" for x in self.abandoned]
+        out += [
+            f"gave up on {x}: no undo data was recorded; `msai down` resets the stack"
+            for x in self.abandoned
+        ]
         return out
 
 

@@ -696,6 +696,9 @@ def run(
                 continue
             click.echo(result.explain())
             verdicts.append(result.verdict)
+    except Interrupted as exc:
+        click.echo(f"msai run: {exc}: every fault was rolled back", err=True)
+        return 128 + exc.signum
     finally:
         if held is not None and not keep_up:
             say(f"bringing the {platform_name} stack down")
