@@ -11,10 +11,11 @@ wait is predicted from the queue depth and the observed per-batch time), or when
 replica is shutting down (503 ``draining``). If a forward pass raises, its items are
 retried one at a time so only the bad one fails.
 
-An optional pass-time budget (``max_batch_s``, off by default) caps the batch further at the size whose predicted
-forward pass fits it (per-item time learned as it runs): on a GPU, where an item costs
-microseconds, batches stay large; on a CPU, where a BERT item costs ~10 ms, a batch of 16
-would hold every member for 160 ms+ for little throughput gain, so it stays small.
+An optional pass-time budget (``max_batch_s``, off by default) caps the batch further at
+the size whose predicted forward pass fits it (per-item time learned as it runs): on a GPU,
+where an item costs microseconds, batches stay large; on a CPU, where a BERT item costs
+~10 ms, a batch of 16 holds every member for 160 ms+ for little throughput gain. It trusts
+wall-clock pass times, so on a contended CPU it shrinks batches as the backlog grows.
 
 One thread, not a pool: on a few cores a thread per request oversubscribes the CPU and the
 model's own intra-op threads already use every core (FIELD-NOTES, micro-batching).
