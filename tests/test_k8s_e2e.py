@@ -155,7 +155,7 @@ def test_eks_observes_and_reverts_a_mesh_fault() -> None:
         assert p.nodes()
         inj = p.mesh_fault("ner", delay_ms=100, percent=1)
         p.revert(inj)
-        for vs in p._virtualservices():
+        for vs in p.virtualservices():
             assert all("fault" not in h for h in vs["spec"].get("http", []))
     finally:
         p.down()

@@ -20,6 +20,7 @@ from harness.platform.kubernetes.kind import (
     NOTICE_ANNOTATION,
     SPOT_TAINT,
     KindSpot,
+    cluster_config,
     kind_up,
     missing_prerequisites,
 )
@@ -111,6 +112,8 @@ async def test_kind_up_runs_create_load_helm_installs_and_waits(kmock: Any, tmp_
         "modelserve",
     ]  # fmt: skip
     assert all("--kube-context" in c and "kind-t" in c for c in ran if c[0] == helm)
+    gateway = next(c for c in ran if c[0] == helm and c[3] == "istio-ingressgateway")
+    assert "service.ports[0].nodePort=30080" in gateway  # what reference-stack/kind maps
     # readiness was watched through the API (every service's Deployments read)
     paths = [r.url.path for r in kmock]
     assert "/apis/apps/v1/namespaces/ai-models/deployments" in paths
@@ -167,3 +170,33 @@ async def test_kind_spot_reverted_before_the_notice_ends_never_stops_the_node(km
     await asyncio.to_thread(p.revert, inj)
     await asyncio.sleep(0.9)
     assert [c[1] for c in docker.calls] == [["start", "spot-a"]]
+
+
+def test_get_platform_kind_uses_the_kind_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith(("MSAI_KIND_", "MSAI_K8S_")):
+            monkeypatch.delenv(key)
+    from harness.platform import get_platform
+
+    p = get_platform("kind")
+    assert p.name == "kind"
+    assert p.settings.context == "kind-modelserve"  # reference-stack/kind names the cluster
+    assert p.settings.gateway_url == "http://127.0.0.1:18080"  # its extraPortMappings
+    assert isinstance(p.spot, KindSpot)
+    assert cluster_config(KindSettings()).parts[-3:] == ("reference-stack", "kind", "cluster.yaml")
+    monkeypatch.setenv("MSAI_K8S_GATEWAY_URL", "http://gw.example")
+    monkeypatch.setenv("MSAI_KIND_CLUSTER", "other")
+    p = get_platform("kind")
+    assert (p.settings.context, p.settings.gateway_url) == ("kind-other", "http://gw.example")
+
+
+def test_get_platform_eks_refuses_what_is_not_allow_listed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.errors import GuardViolation
+    from harness.platform import get_platform
+
+    monkeypatch.setenv("MSAI_K8S_CONTEXT", "kind-modelserve")
+    monkeypatch.delenv("MSAI_EKS_ALLOWED_CONTEXTS", raising=False)
+    with pytest.raises(GuardViolation, match="'kind-modelserve' is not allow-listed"):
+        get_platform("eks")

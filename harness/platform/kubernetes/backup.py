@@ -39,7 +39,7 @@ def _pod(platform: KubernetesPlatform) -> tuple[str, str]:
     """(namespace, pod) of a ready in-cluster PostgreSQL."""
     for w in platform.workloads():
         if w.kind == "StatefulSet" and w.app == "postgresql":
-            for pod in platform._pods(w.namespace, {"app.kubernetes.io/name": "postgresql"}):
+            for pod in platform.pods_of(w.namespace, {"app.kubernetes.io/name": "postgresql"}):
                 conds = pod.get("status", {}).get("conditions") or []
                 if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds):
                     return w.namespace, pod["metadata"]["name"]

@@ -34,12 +34,14 @@ from harness.platform.kubernetes.platform import KubernetesPlatform
 from harness.platform.kubernetes.settings import KindSettings, KubernetesSettings
 
 __all__ = [
+    "GATEWAY_NODE_PORT",
     "NOTICE_ANNOTATION",
     "PREREQUISITES",
     "SPOT_TAINT",
     "DependencyChart",
     "KindSpot",
     "Prerequisite",
+    "gateway_url",
     "kind_context",
     "kind_down",
     "kind_up",
@@ -51,6 +53,8 @@ KIND_DIR = ROOT / "reference-stack" / "kind"
 CHART_DIR = ROOT / "reference-stack" / "charts" / "modelserve"
 BUILD_IMAGES = ROOT / "reference-stack" / "docker" / "build-images.sh"
 NOTICE_ANNOTATION = "msai.dev/spot-interruption-notice"
+#: NodePort of the Istio ingress gateway; reference-stack/kind maps it to a host port.
+GATEWAY_NODE_PORT = 30080
 #: The taint aws-node-termination-handler puts on a node with a spot notice.
 SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
 
@@ -105,7 +109,15 @@ DEPENDENCIES = (
         "gateway",
         "https://istio-release.storage.googleapis.com/charts",
         "istio-system",
-        ("service.type=NodePort",),
+        (
+            "service.type=NodePort",
+            # the port reference-stack/kind maps to the host (extraPortMappings)
+            "service.ports[0].name=http2",
+            "service.ports[0].port=80",
+            "service.ports[0].targetPort=80",
+            "service.ports[0].protocol=TCP",
+            f"service.ports[0].nodePort={GATEWAY_NODE_PORT}",
+        ),
     ),
     DependencyChart("keda", "keda", "https://kedacore.github.io/charts", "keda"),
     DependencyChart(
@@ -120,6 +132,19 @@ DEPENDENCIES = (
 
 def kind_context(settings: KindSettings) -> str:
     return f"kind-{settings.cluster}"
+
+
+def gateway_url(settings: KindSettings) -> str:
+    """``http://ADDRESS:PORT`` the kind config maps the gateway's NodePort to ("" if none)."""
+    try:
+        config = yaml.safe_load(cluster_config(settings).read_text())
+    except (ConfigError, OSError, yaml.YAMLError):
+        return ""
+    for node in config.get("nodes") or []:
+        for m in node.get("extraPortMappings") or []:
+            if m.get("containerPort") == GATEWAY_NODE_PORT and m.get("hostPort"):
+                return f"http://{m.get('listenAddress') or '127.0.0.1'}:{m['hostPort']}"
+    return ""
 
 
 def _program(settings: KindSettings, field: str) -> str | None:
@@ -301,7 +326,7 @@ class KindSpot:
                 "unschedulable": True,
             },
         }
-        platform._patch(platform.core.patch_node, node, notice)  # notice + cordon, one write
+        platform.merge_patch(platform.core.patch_node, node, notice)  # notice + cordon, one write
         deadline = time.monotonic() + notice_s
 
         cancel = self._cancel.setdefault(node, threading.Event())
@@ -319,7 +344,7 @@ class KindSpot:
 
         t = threading.Thread(target=terminate, name=f"spot-{node}", daemon=True)
         t.start()
-        platform._threads.append(t)
+        platform.threads.append(t)
         return undo
 
     def revert(self, platform: KubernetesPlatform, undo: dict[str, Any]) -> None:
@@ -333,4 +358,4 @@ class KindSpot:
         }
         if not undo.get("was_unschedulable"):
             restore["spec"]["unschedulable"] = None
-        platform._ignore_404(platform._patch, platform.core.patch_node, node, restore)
+        platform.ignore_404(platform.merge_patch, platform.core.patch_node, node, restore)

@@ -144,7 +144,7 @@ class KubernetesPlatform:
         self._api = api
         self.spot = spot
         self._forwards: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
-        self._threads: list[threading.Thread] = []
+        self.threads: list[threading.Thread] = []  # background work (drains)
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -195,7 +195,7 @@ class KubernetesPlatform:
         kwargs.setdefault("_request_timeout", self.settings.request_timeout_s)
         return _data(fn(*args, _preload_content=False, **kwargs))
 
-    def _patch(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def merge_patch(self, fn: Callable[..., Any], *args: Any) -> Any:
         """A JSON merge patch (RFC 7386: null deletes; lists are replaced whole). The client
         would otherwise pick json-patch+json for a dict body."""
         return self.call(fn, *args, _content_type=MERGE_PATCH)
@@ -204,7 +204,7 @@ class KubernetesPlatform:
     def _status(exc: BaseException) -> int | None:
         return getattr(exc, "status", None)
 
-    def _ignore_404(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def ignore_404(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         from kubernetes.client.exceptions import ApiException
 
         try:
@@ -304,7 +304,7 @@ class KubernetesPlatform:
                 return w.namespace
         raise ConfigError(f"no service {service!r} (have {self.services()})", field="service")
 
-    def _pods(self, namespace: str | None, selector: dict[str, str]) -> list[dict[str, Any]]:
+    def pods_of(self, namespace: str | None, selector: dict[str, str]) -> list[dict[str, Any]]:
         sel = ",".join(f"{k}={v}" for k, v in selector.items())
         if namespace is None:
             data = self.call(self.core.list_pod_for_all_namespaces, label_selector=sel)
@@ -336,7 +336,7 @@ class KubernetesPlatform:
     def replicas(self, service: str) -> list[Replica]:
         ns = self._service_ns(service)
         out = []
-        for pod in self._pods(ns, {NAME_LABEL: service}):
+        for pod in self.pods_of(ns, {NAME_LABEL: service}):
             meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
             if meta.get("deletionTimestamp"):
                 continue  # terminating: not a replica any more
@@ -532,7 +532,7 @@ class KubernetesPlatform:
             raise FaultError(f"{service} has no ready replica to kill")
         body = {} if graceful else {"gracePeriodSeconds": 0}
         for pod in victims:
-            self._ignore_404(self.call, self.core.delete_namespaced_pod, pod, ns, body=body)
+            self.ignore_404(self.call, self.core.delete_namespaced_pod, pod, ns, body=body)
         return victims
 
     def cordon(self, node: str) -> bool:
@@ -540,11 +540,13 @@ class KubernetesPlatform:
         obj = self.call(self.core.read_node, node)
         was = bool(obj.get("spec", {}).get("unschedulable", False))
         if not was:
-            self._patch(self.core.patch_node, node, {"spec": {"unschedulable": True}})
+            self.merge_patch(self.core.patch_node, node, {"spec": {"unschedulable": True}})
         return was
 
     def uncordon(self, node: str) -> None:
-        self._ignore_404(self._patch, self.core.patch_node, node, {"spec": {"unschedulable": None}})
+        self.ignore_404(
+            self.merge_patch, self.core.patch_node, node, {"spec": {"unschedulable": None}}
+        )
 
     def evict_all(self, node: str, deadline: float) -> list[str]:
         """Evict every pod on ``node`` through the Eviction API, retrying the ones a
@@ -613,7 +615,7 @@ class KubernetesPlatform:
 
         t = threading.Thread(target=run, name=f"drain-{node}", daemon=True)
         t.start()
-        self._threads.append(t)
+        self.threads.append(t)
         return t
 
     def spot_interrupt(self, node: str, notice_s: float) -> Injection:
@@ -624,7 +626,7 @@ class KubernetesPlatform:
         undo = self.spot.interrupt(self, node, notice_s)
         return self._injection("spot_interrupt", node, {"notice_s": notice_s}, undo)
 
-    def _virtualservices(self) -> Iterator[dict[str, Any]]:
+    def virtualservices(self) -> Iterator[dict[str, Any]]:
         group, version, plural = ISTIO
         for ns in self.settings.namespaces:
             data = self.call(self.custom.list_namespaced_custom_object, group, version, ns, plural)
@@ -658,7 +660,7 @@ class KubernetesPlatform:
         group, version, plural = ISTIO
         patched: list[dict[str, Any]] = []
         try:
-            for vs in self._virtualservices():
+            for vs in self.virtualservices():
                 http = vs.get("spec", {}).get("http") or []
                 if not any(h.get("name") == route for h in http):
                     continue
@@ -670,7 +672,7 @@ class KubernetesPlatform:
                 ns, name = meta["namespace"], meta["name"]
                 # recorded before the patch: a crash between the two still reverts cleanly
                 patched.append({"namespace": ns, "name": name, "http": http})
-                self._patch(
+                self.merge_patch(
                     self.custom.patch_namespaced_custom_object,
                     group,
                     version,
@@ -692,8 +694,8 @@ class KubernetesPlatform:
     def _restore_virtualservices(self, patched: list[dict[str, Any]]) -> None:
         group, version, plural = ISTIO
         for vs in patched:
-            self._ignore_404(
-                self._patch,
+            self.ignore_404(
+                self.merge_patch,
                 self.custom.patch_namespaced_custom_object,
                 group,
                 version,
@@ -722,7 +724,7 @@ class KubernetesPlatform:
             undo: dict[str, Any] = {
                 "scale": {"namespace": w.namespace, "name": w.name, "replicas": replicas}
             }
-            self._patch(
+            self.merge_patch(
                 self.apps.patch_namespaced_stateful_set_scale,
                 w.name,
                 w.namespace,
@@ -823,7 +825,7 @@ class KubernetesPlatform:
             prev = p["spec"].get("podSelector") or {}
             undo["narrowed"].append({"namespace": ns, "name": pname, "podSelector": prev})
             new = narrowed_selector(prev, target.app)
-            self._patch(
+            self.merge_patch(
                 self.networking.patch_namespaced_network_policy,
                 pname,
                 ns,
@@ -838,15 +840,15 @@ class KubernetesPlatform:
                 "matchLabels": prev.get("matchLabels"),
                 "matchExpressions": prev.get("matchExpressions"),
             }
-            self._ignore_404(
-                self._patch,
+            self.ignore_404(
+                self.merge_patch,
                 self.networking.patch_namespaced_network_policy,
                 item["name"],
                 item["namespace"],
                 {"spec": {"podSelector": sel}},
             )
         for item in undo.get("created", []):
-            self._ignore_404(
+            self.ignore_404(
                 self.call,
                 self.networking.delete_namespaced_network_policy,
                 item["name"],
@@ -869,8 +871,8 @@ class KubernetesPlatform:
                 self._restore_virtualservices(undo.get("virtualservices", []))
             elif injection.kind == "outage" and "scale" in undo:
                 sc = undo["scale"]
-                self._ignore_404(
-                    self._patch,
+                self.ignore_404(
+                    self.merge_patch,
                     self.apps.patch_namespaced_stateful_set_scale,
                     sc["name"],
                     sc["namespace"],

@@ -72,7 +72,9 @@ class KubernetesSettings:
 
 @dataclass(frozen=True)
 class KindSettings:
-    cluster: str = env_field("msai", "kind cluster name (kube context kind-<cluster>)")
+    cluster: str = env_field(
+        "modelserve", "kind cluster name (kube context kind-<cluster>; reference-stack/kind's)"
+    )
     kind: str = env_field("kind", "kind program (name on PATH or a path): any current release")
     node_image: str = env_field(
         "", "kindest/node image for `kind create cluster --image`; empty = the kind's default"
