@@ -64,6 +64,19 @@ def test_training_never_sees_the_evaluation_sentences() -> None:
         assert not train & held_out
 
 
+def test_builtins_describe_their_models(models_dir: Path) -> None:
+    meta: dict[str, dict[str, Any]] = {}
+    found, missing = load_builtins("tesseract", models_dir, meta)
+    assert set(found) == {"ocr", "sentiment", "topic"}
+    assert missing == {}
+    assert meta["sentiment"]["extra"]["labels"] == ["negative", "positive"]
+    assert meta["topic"]["platform"] == "onnxruntime"
+    assert meta["ocr"]["versions"][0][0].isdigit()  # the tesseract version
+    _, missing = load_builtins("no-such-tesseract", models_dir / "nowhere")
+    assert "tesseract-ocr" in missing["ocr"]
+    assert "msai models build" in missing["sentiment"]
+
+
 @pytest.fixture
 def real_builtins(models_dir: Path) -> dict[str, Any]:
     found, missing = load_builtins("tesseract", models_dir)

@@ -102,6 +102,7 @@ class OrchestratorApp:
     store: StateStore | None = None
     history: HistoryWriter | None = None
     builtins_missing: dict[str, str] = field(default_factory=dict)
+    builtin_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _client: aiohttp.ClientSession | None = None
 
@@ -109,7 +110,7 @@ class OrchestratorApp:
         s = self.settings
         if builtins is None:
             found, self.builtins_missing = await asyncio.to_thread(
-                load_builtins, s.tesseract_bin, s.models_path
+                load_builtins, s.tesseract_bin, s.models_path, self.builtin_metadata
             )
             builtins = found
         self.store = StateStore(s.redis_url, timeout_s=s.redis_timeout_s)
@@ -131,7 +132,7 @@ class OrchestratorApp:
                     self.history.run(self.engine.history_wakeup, s.history_flush_interval_s)
                 )
             )
-            self._tasks.append(asyncio.create_task(self._record_models(builtins)))
+            self._tasks.append(asyncio.create_task(self._record_models()))
         self.state = "ready"
         self.metrics.ready.set(1)
         log.info(
@@ -176,17 +177,23 @@ class OrchestratorApp:
             await self.store.close()
         self.state = "stopped"
 
-    async def _record_models(self, builtins: dict[str, BuiltinFn]) -> None:
-        """Model metadata of every configured service into PostgreSQL (best effort)."""
+    async def _record_models(self) -> None:
+        """Model metadata of the built-ins and of every configured service into PostgreSQL
+        (best effort)."""
         assert self.history is not None
         assert self._client is not None
+        for name, meta in self.builtin_metadata.items():
+            try:
+                await self.history.record_model(f"builtin:{name}", meta)
+            except Exception as exc:  # informational, as below
+                log.warning("model metadata of built-in %s not recorded: %s", name, exc)
         for service, base in self.settings.services.items():
             try:
                 url = f"{base.rstrip('/')}/v2/models/{service}"
                 async with self._client.get(url, timeout=aiohttp.ClientTimeout(total=3)) as resp:
-                    meta = await resp.json() if resp.status == 200 else None
-                if meta is not None:
-                    await self.history.record_model(service, meta)
+                    found = await resp.json() if resp.status == 200 else None
+                if isinstance(found, dict):
+                    await self.history.record_model(service, found)
             except Exception as exc:  # never fails the replica: metadata is informational
                 log.warning("model metadata of %s not recorded: %s", service, exc)
 

@@ -14,6 +14,8 @@ import base64
 import binascii
 import logging
 import shutil
+import subprocess
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +89,28 @@ def text_step(model: TextClassifier) -> BuiltinFn:
 
 
 def load_builtins(
-    tesseract_bin: str, models_path: Path
+    tesseract_bin: str,
+    models_path: Path,
+    metadata: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, BuiltinFn], dict[str, str]]:
-    """(available built-ins, reason per missing one)."""
+    """(available built-ins, reason per missing one); fills ``metadata`` (when given) with
+    each available built-in's model metadata, for the ``model_metadata`` table."""
     found: dict[str, BuiltinFn] = {}
     missing: dict[str, str] = {}
+    meta = metadata if metadata is not None else {}
     exe = shutil.which(tesseract_bin)
     if exe:
         found["ocr"] = ocr_step(exe)
+        version = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.split("\n", 1)[0]
+        meta["ocr"] = {
+            "name": "tesseract",
+            "versions": [version.removeprefix("tesseract ")],
+            "platform": "tesseract",
+            "inputs": [],
+            "outputs": [],
+        }
     else:
         missing["ocr"] = f"{tesseract_bin} not found (install Debian tesseract-ocr)"
     for name in ("sentiment", "topic"):
@@ -105,6 +121,7 @@ def load_builtins(
             missing[name] = exc.message
             continue
         found[name] = text_step(model)
+        meta[name] = asdict(model.metadata())
     for name, why in missing.items():
         log.warning("built-in step %s unavailable: %s", name, why)
     return found, missing

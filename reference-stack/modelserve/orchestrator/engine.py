@@ -34,6 +34,7 @@ from modelserve.orchestrator.errors import (
     DeadlineExceeded,
     PipelineNotFound,
     PipelineUnavailable,
+    RunNotFound,
     StateUnavailable,
     StepFailed,
 )
@@ -475,11 +476,16 @@ class Engine:
         for run_id in await self.store.expired_runs():
             if run_id in self.tasks or len(self.tasks) >= self.settings.max_concurrent_runs:
                 continue
+            try:
+                rec = await self.store.get_run(run_id, with_steps=False)
+            except RunNotFound:
+                continue
+            if rec.pipeline in self.unavailable:
+                continue  # a replica that has what the pipeline needs will take it
             if await self.store.claim_run(run_id, self.owner, self.lease_ms) != "ok":
                 continue
-            rec = await self.store.get_run(run_id, with_steps=False)
             pipe = self.pipelines.get(rec.pipeline)
-            log.info("resuming run %s of %s (claim %d)", run_id, rec.pipeline, rec.claims)
+            log.info("resuming run %s of %s (claim %d)", run_id, rec.pipeline, rec.claims + 1)
             if pipe is None:
                 err = PipelineNotFound(f"pipeline {rec.pipeline!r} is not loaded on {self.owner}")
                 await self.store.finish_run(
