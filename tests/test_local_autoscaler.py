@@ -145,6 +145,12 @@ def test_keda_activation_threshold_and_scale_from_zero() -> None:
     assert keda_step(st, 1.0, 0, 2.0, _keda()) == 1  # active: to one replica
 
 
+def test_keda_a_held_request_activates_below_the_threshold() -> None:
+    # one request held at the gateway, activationThreshold 1: the add-on still scales from 0
+    assert keda_step(KedaState(), 0.0, 0, 1.0, _keda(activation=1), held=1) == 1
+    assert keda_step(KedaState(), 0.0, 0, 1.0, _keda(activation=1), held=0) == 0
+
+
 def test_keda_cooldown_then_zero() -> None:
     st = KedaState()
     k = _keda(cooldown=10)

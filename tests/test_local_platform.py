@@ -40,6 +40,9 @@ OVERRIDES: dict[str, Any] = {
     "ner.autoscaling.hpa.behavior.scaleDown.stabilizationWindowSeconds": 2,
     # shorter than vision's cold start (MSAI_FAKE_LOAD_S_VISION): held requests must outlast it
     "mesh.retries.perTryTimeout": "0.8s",
+    # small enough that a burst overflows the circuit breaker (DestinationRule connectionPool)
+    "mesh.connectionPool.tcp.maxConnections": 4,
+    "mesh.connectionPool.http.http1MaxPendingRequests": 2,
 }
 
 
@@ -195,6 +198,38 @@ def test_canary_weight_shifts_traffic_back(stack: Stack) -> None:
         stack.p.set_canary_weight("ner", 50)
     with pytest.raises(FaultError, match="no canary"):
         stack.p.set_canary_weight("vision", 0)
+
+
+def test_circuit_breaker_sheds_a_burst(stack: Stack) -> None:
+    import threading
+
+    n = 40
+    barrier = threading.Barrier(n)
+    statuses: collections.Counter[int] = collections.Counter()
+
+    def one() -> None:
+        # 600 ms: below the per-try timeout, so nothing is retried or timed out
+        req = urllib.request.Request(stack.url("ner") + "/x", headers={"x-sleep-ms": "600"})
+        barrier.wait()
+        try:
+            with urllib.request.urlopen(req, timeout=20) as resp:
+                statuses[int(resp.status)] += 1
+        except urllib.error.HTTPError as exc:
+            statuses[int(exc.code)] += 1
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    # 2 clusters x (4 connections + 2 pending) can be in the gateway; the rest is shed at once
+    assert statuses[503] >= 10, statuses
+    assert statuses[200] >= 6, statuses
+    admin = stack.p.state()["urls"]["envoy_admin"]
+    with urllib.request.urlopen(admin + "/stats?filter=upstream_rq_pending_overflow") as resp:
+        text = resp.read().decode()
+    overflow = sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line)
+    assert overflow >= 10
 
 
 def test_mesh_abort_and_revert_from_another_process(stack: Stack) -> None:

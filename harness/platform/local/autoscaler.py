@@ -229,9 +229,14 @@ def keda_step(
     *,
     behavior: HpaValues | None = None,
     tolerance: float = 0.1,
+    held: int = 0,
 ) -> int:
-    """One KEDA poll: activation, scale from / to zero, and the HPA between 1 and max."""
-    active = value > keda.activation_threshold
+    """One KEDA poll: activation, scale from / to zero, and the HPA between 1 and max.
+
+    ``held``: requests waiting at the gateway (HTTP add-on interceptor). Any held request
+    makes the scaler active, whatever the activation threshold, as the add-on's scaler
+    reports active while its queue is not empty; held requests also count in ``value``."""
+    active = held > 0 or value > keda.activation_threshold
     if active:
         state.last_active = now
     if current == 0:

@@ -737,8 +737,8 @@ class Controller:
         rows = self._prom_query(keda.query.replace("{{service}}", sc.service))
         value = sum(v for _, v in rows)
         hold = self.holds.get(sc.service)
-        if hold is not None:
-            value += hold.pending
+        held = hold.pending if hold is not None else 0
+        value += held
         with self.lock:
             current = self.desired.get((sc.service, "stable"), 0)
         new = keda_step(
@@ -749,8 +749,9 @@ class Controller:
             keda,
             behavior=None,
             tolerance=self.values.local.hpa_tolerance,
+            held=held,
         )
-        self._set_desired(sc.service, new, f"keda value={value:g}")
+        self._set_desired(sc.service, new, f"keda value={value:g} held={held}")
 
     # ------------------------------------------------------------------ spot + drain
     def _evict_node(self, node: str, deadline: float, reason: str) -> None:
