@@ -7,6 +7,7 @@ interface stays cheap.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from harness.errors import ConfigError, Unsupported
 from harness.platform.base import (
@@ -34,12 +35,13 @@ __all__ = [
 PLATFORM_NAMES = ("local", "kind", "eks")
 
 
-def get_platform(name: str) -> Platform:
-    """The backend called ``name``: ``local``, ``kind`` or ``eks``."""
+def get_platform(name: str, **options: Any) -> Platform:
+    """The backend called ``name``: ``local``, ``kind`` or ``eks``. ``options`` go to the
+    backend's constructor (local: ``home``, ``tied=True`` to stop the stack with the caller)."""
     if name == "local":
         from harness.platform.local import LocalPlatform
 
-        return LocalPlatform()
+        return LocalPlatform(**options)
     if name in ("kind", "eks"):
         try:  # written by the Kubernetes issue
             kubernetes = importlib.import_module("harness.platform.kubernetes")
@@ -48,7 +50,7 @@ def get_platform(name: str) -> Platform:
         factory = getattr(kubernetes, "get_platform", None)
         if factory is None:
             raise Unsupported(name, "start", "harness.platform.kubernetes has no get_platform")
-        platform: Platform = factory(name)
+        platform: Platform = factory(name, **options)
         return platform
     raise ConfigError(
         f"unknown platform {name!r}; one of {', '.join(PLATFORM_NAMES)}", field="platform"
