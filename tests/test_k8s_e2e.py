@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.platform.kubernetes import KubernetesPlatform, get_platform
+from harness.platform.kubernetes import KubernetesPlatform, get_platform, mesh
 from harness.platform.kubernetes.kind import (
     KindSpot,
     cluster_config,
@@ -155,7 +155,7 @@ def test_eks_observes_and_reverts_a_mesh_fault() -> None:
         assert p.nodes()
         inj = p.mesh_fault("ner", delay_ms=100, percent=1)
         p.revert(inj)
-        for vs in p.virtualservices():
+        for vs in mesh.virtualservices(p):
             assert all("fault" not in h for h in vs["spec"].get("http", []))
     finally:
         p.down()

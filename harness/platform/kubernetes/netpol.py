@@ -13,9 +13,22 @@ takes two steps, both recorded for the revert:
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["NAME_LABEL", "exclude_from_peers", "narrowed_selector", "selects"]
+if TYPE_CHECKING:
+    from harness.platform.kubernetes.platform import KubernetesPlatform, Workload
+
+__all__ = [
+    "MANAGED",
+    "NAME_LABEL",
+    "exclude_from_peers",
+    "isolate",
+    "narrowed_selector",
+    "revert_isolation",
+    "selects",
+]
+
+MANAGED = {"app.kubernetes.io/managed-by": "msai"}
 
 NAME_LABEL = "app.kubernetes.io/name"
 
@@ -67,3 +80,85 @@ def exclude_from_peers(rules: list[dict[str, Any]], name: str) -> list[dict[str,
         new["from"] = peers
         out.append(new)
     return out
+
+
+def isolate(
+    platform: KubernetesPlatform,
+    target: Workload,
+    exclude: Workload | None,
+    injection_id: str,
+    into: dict[str, Any],
+) -> None:
+    """Cut ingress to ``target`` (from everything, or only from ``exclude``); see
+    :mod:`.netpol`. Appends what it does to ``into`` before doing it (a partial failure
+    reverts cleanly)."""
+    undo = into
+    ns = target.namespace
+    policies = platform.call(platform.networking.list_namespaced_network_policy, ns).get(
+        "items", []
+    )
+    allowing = [
+        p
+        for p in policies
+        if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") != "msai"
+        and p.get("spec", {}).get("ingress")
+        and "Ingress" in (p.get("spec", {}).get("policyTypes") or ["Ingress"])
+        and selects(p.get("spec", {}).get("podSelector"), target.labels)
+    ]
+    rules: list[dict[str, Any]] = []
+    if exclude is not None:
+        for p in allowing:
+            rules += exclude_from_peers(p["spec"]["ingress"], exclude.app)
+    name = f"{injection_id}-{target.app}"  # e.g. partition-1a2b3c4d-ner
+    body = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": dict(MANAGED),
+            "annotations": {"msai.dev/injection": injection_id},
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {NAME_LABEL: target.app}},
+            "policyTypes": ["Ingress"],
+            "ingress": rules,
+        },
+    }
+    undo["created"].append({"namespace": ns, "name": name})
+    platform.call(platform.networking.create_namespaced_network_policy, ns, body)
+    for p in allowing:
+        pname = p["metadata"]["name"]
+        prev = p["spec"].get("podSelector") or {}
+        undo["narrowed"].append({"namespace": ns, "name": pname, "podSelector": prev})
+        new = narrowed_selector(prev, target.app)
+        platform.merge_patch(
+            platform.networking.patch_namespaced_network_policy,
+            pname,
+            ns,
+            {"spec": {"podSelector": new}},
+        )
+
+
+def revert_isolation(platform: KubernetesPlatform, undo: dict[str, Any]) -> None:
+    # The allow policies first, then ours: traffic is never cut more than the fault did.
+    for item in undo.get("narrowed", []):
+        prev = item["podSelector"]
+        sel = {
+            "matchLabels": prev.get("matchLabels"),
+            "matchExpressions": prev.get("matchExpressions"),
+        }
+        platform.ignore_404(
+            platform.merge_patch,
+            platform.networking.patch_namespaced_network_policy,
+            item["name"],
+            item["namespace"],
+            {"spec": {"podSelector": sel}},
+        )
+    for item in undo.get("created", []):
+        platform.ignore_404(
+            platform.call,
+            platform.networking.delete_namespaced_network_policy,
+            item["name"],
+            item["namespace"],
+        )

@@ -32,13 +32,12 @@ back. Reverting twice, or what is already gone (404), is fine.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -55,12 +54,7 @@ from harness.platform.base import (
     Store,
     new_injection_id,
 )
-from harness.platform.kubernetes.netpol import (
-    NAME_LABEL,
-    exclude_from_peers,
-    narrowed_selector,
-    selects,
-)
+from harness.platform.kubernetes.netpol import NAME_LABEL, isolate, revert_isolation
 from harness.platform.kubernetes.settings import KubernetesSettings, k8s_settings
 from harness.ports import LOOPBACK, free_port
 
@@ -69,9 +63,7 @@ __all__ = ["MERGE_PATCH", "KubernetesPlatform", "ScaleStatus", "SpotBackend", "W
 MERGE_PATCH = "application/merge-patch+json"
 PART_OF = "app.kubernetes.io/part-of"
 COMPONENT = "app.kubernetes.io/component"
-ISTIO = ("networking.istio.io", "v1", "virtualservices")
 KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
-MANAGED = {"app.kubernetes.io/managed-by": "msai"}
 
 
 class SpotBackend(Protocol):
@@ -124,6 +116,10 @@ def _data(resp: Any) -> Any:
 class KubernetesPlatform:
     """The chart on a cluster. ``api`` is a ``kubernetes.client.ApiClient`` (default: built
     from the kubeconfig and ``MSAI_K8S_CONTEXT``); ``spot`` does spot interruptions."""
+
+    #: what scenarios may ``require`` beyond services (harness.gameday): spot notices (kind: by
+    #: hand, EKS: FIS and the termination handler) and PostgreSQL backups
+    features = frozenset({"spot_notices", "backup:postgresql"})
 
     def __init__(
         self,
@@ -626,12 +622,6 @@ class KubernetesPlatform:
         undo = self.spot.interrupt(self, node, notice_s)
         return self._injection("spot_interrupt", node, {"notice_s": notice_s}, undo)
 
-    def virtualservices(self) -> Iterator[dict[str, Any]]:
-        group, version, plural = ISTIO
-        for ns in self.settings.namespaces:
-            data = self.call(self.custom.list_namespaced_custom_object, group, version, ns, plural)
-            yield from data.get("items", [])
-
     def mesh_fault(
         self,
         route: str,
@@ -641,69 +631,14 @@ class KubernetesPlatform:
         percent: float = 100.0,
         duration_s: float | None = None,
     ) -> Injection:
-        if delay_ms is None and abort_status is None:
-            raise ConfigError("a mesh fault needs delay_ms or abort_status", field="params")
-        if not 0 < percent <= 100:
-            raise ConfigError(f"percent must be in (0, 100], got {percent}", field="percent")
-        if abort_status is not None and not 200 <= abort_status <= 599:
-            raise ConfigError(f"abort status {abort_status} is not HTTP", field="abort_status")
-        if delay_ms is not None and delay_ms < 0:
-            raise ConfigError(f"delay must be >= 0, got {delay_ms}", field="delay")
-        fault: dict[str, Any] = {}
-        if delay_ms is not None:
-            fault["delay"] = {
-                "percentage": {"value": percent},
-                "fixedDelay": f"{delay_ms / 1000:.3f}s",
-            }
-        if abort_status is not None:
-            fault["abort"] = {"percentage": {"value": percent}, "httpStatus": abort_status}
-        group, version, plural = ISTIO
-        patched: list[dict[str, Any]] = []
-        try:
-            for vs in self.virtualservices():
-                http = vs.get("spec", {}).get("http") or []
-                if not any(h.get("name") == route for h in http):
-                    continue
-                new = copy.deepcopy(http)
-                for h in new:
-                    if h.get("name") == route:
-                        h["fault"] = fault
-                meta = vs["metadata"]
-                ns, name = meta["namespace"], meta["name"]
-                # recorded before the patch: a crash between the two still reverts cleanly
-                patched.append({"namespace": ns, "name": name, "http": http})
-                self.merge_patch(
-                    self.custom.patch_namespaced_custom_object,
-                    group,
-                    version,
-                    ns,
-                    plural,
-                    name,
-                    {"spec": {"http": new}},
-                )
-        except BaseException:
-            self._restore_virtualservices(patched)
-            raise
-        if not patched:
-            raise ConfigError(f"no VirtualService has an http route named {route!r}", field="route")
+        from harness.platform.kubernetes import mesh
+
+        fault = mesh.fault_block(delay_ms, abort_status, percent)
+        patched = mesh.inject(self, route, fault)
         params = {"delay_ms": delay_ms, "abort_status": abort_status, "percent": percent}
         return self._injection(
             "mesh_fault", route, params, {"virtualservices": patched}, duration_s
         )
-
-    def _restore_virtualservices(self, patched: list[dict[str, Any]]) -> None:
-        group, version, plural = ISTIO
-        for vs in patched:
-            self.ignore_404(
-                self.merge_patch,
-                self.custom.patch_namespaced_custom_object,
-                group,
-                version,
-                vs["namespace"],
-                plural,
-                vs["name"],
-                {"spec": {"http": vs["http"]}},
-            )
 
     def outage(
         self, dependency: str, *, mode: str = "stop", duration_s: float | None = None
@@ -733,9 +668,9 @@ class KubernetesPlatform:
         else:
             undo = {"created": [], "narrowed": []}
             try:
-                self._isolate(w, None, iid, into=undo)
+                isolate(self, w, None, iid, into=undo)
             except BaseException:
-                self._revert_isolation(undo)
+                revert_isolation(self, undo)
                 raise
         return self._injection(
             "outage", dependency, {"mode": mode}, undo, duration_s, injection_id=iid
@@ -769,91 +704,13 @@ class KubernetesPlatform:
         undo: dict[str, Any] = {"created": [], "narrowed": []}
         try:
             for target, other in ((wb, wa), (wa, wb)):
-                self._isolate(target, other, iid, into=undo)
+                isolate(self, target, other, iid, into=undo)
         except BaseException:
-            self._revert_isolation(undo)
+            revert_isolation(self, undo)
             raise
         return self._injection(
             "partition", f"{a}|{b}", {"a": a, "b": b}, undo, duration_s, injection_id=iid
         )
-
-    def _isolate(
-        self,
-        target: Workload,
-        exclude: Workload | None,
-        injection_id: str,
-        into: dict[str, Any],
-    ) -> None:
-        """Cut ingress to ``target`` (from everything, or only from ``exclude``); see
-        :mod:`.netpol`. Appends what it does to ``into`` before doing it (a partial failure
-        reverts cleanly)."""
-        undo = into
-        ns = target.namespace
-        policies = self.call(self.networking.list_namespaced_network_policy, ns).get("items", [])
-        allowing = [
-            p
-            for p in policies
-            if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") != "msai"
-            and p.get("spec", {}).get("ingress")
-            and "Ingress" in (p.get("spec", {}).get("policyTypes") or ["Ingress"])
-            and selects(p.get("spec", {}).get("podSelector"), target.labels)
-        ]
-        rules: list[dict[str, Any]] = []
-        if exclude is not None:
-            for p in allowing:
-                rules += exclude_from_peers(p["spec"]["ingress"], exclude.app)
-        name = f"{injection_id}-{target.app}"  # e.g. partition-1a2b3c4d-ner
-        body = {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": {
-                "name": name,
-                "namespace": ns,
-                "labels": dict(MANAGED),
-                "annotations": {"msai.dev/injection": injection_id},
-            },
-            "spec": {
-                "podSelector": {"matchLabels": {NAME_LABEL: target.app}},
-                "policyTypes": ["Ingress"],
-                "ingress": rules,
-            },
-        }
-        undo["created"].append({"namespace": ns, "name": name})
-        self.call(self.networking.create_namespaced_network_policy, ns, body)
-        for p in allowing:
-            pname = p["metadata"]["name"]
-            prev = p["spec"].get("podSelector") or {}
-            undo["narrowed"].append({"namespace": ns, "name": pname, "podSelector": prev})
-            new = narrowed_selector(prev, target.app)
-            self.merge_patch(
-                self.networking.patch_namespaced_network_policy,
-                pname,
-                ns,
-                {"spec": {"podSelector": new}},
-            )
-
-    def _revert_isolation(self, undo: dict[str, Any]) -> None:
-        # The allow policies first, then ours: traffic is never cut more than the fault did.
-        for item in undo.get("narrowed", []):
-            prev = item["podSelector"]
-            sel = {
-                "matchLabels": prev.get("matchLabels"),
-                "matchExpressions": prev.get("matchExpressions"),
-            }
-            self.ignore_404(
-                self.merge_patch,
-                self.networking.patch_namespaced_network_policy,
-                item["name"],
-                item["namespace"],
-                {"spec": {"podSelector": sel}},
-            )
-        for item in undo.get("created", []):
-            self.ignore_404(
-                self.call,
-                self.networking.delete_namespaced_network_policy,
-                item["name"],
-                item["namespace"],
-            )
 
     def revert(self, injection: Injection) -> None:
         if injection.platform != self.name:
@@ -868,7 +725,9 @@ class KubernetesPlatform:
                     raise Unsupported(self.name, "revert a spot interruption", "no spot backend")
                 self.spot.revert(self, undo)
             elif injection.kind == "mesh_fault":
-                self._restore_virtualservices(undo.get("virtualservices", []))
+                from harness.platform.kubernetes import mesh
+
+                mesh.restore(self, undo.get("virtualservices", []))
             elif injection.kind == "outage" and "scale" in undo:
                 sc = undo["scale"]
                 self.ignore_404(
@@ -879,7 +738,7 @@ class KubernetesPlatform:
                     {"spec": {"replicas": sc["replicas"]}},
                 )
             elif injection.kind in ("outage", "partition"):
-                self._revert_isolation(undo)
+                revert_isolation(self, undo)
             else:
                 raise FaultError(f"{self.name} cannot revert a {injection.kind!r} injection")
         except (FaultError, Unsupported):
