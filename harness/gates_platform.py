@@ -14,8 +14,10 @@ off, a measurement never taken.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from harness.durations import parse_duration
@@ -228,12 +230,37 @@ class NoUnexpectedAlertsGate:
         off = _alert_observer_off(ctx)
         if off:
             return Verdict(self.name, self.kind, "inconclusive", expected, {}, {"why": off})
-        firing = sorted(
-            {str(e["name"]) for e in ctx.of_kind("alert") if e["state"] == "firing"}
-            - set(self.allow)
+        runs = ctx.of_kind("run_start")
+        began = runs[0].t if runs else float("-inf")
+        firing = [e for e in ctx.of_kind("alert") if e["state"] == "firing"]
+        # Alerts already active before the run began are the platform's state before the
+        # experiment (evidence), not something the run caused.
+        before = sorted({str(e["name"]) for e in firing if _unix(e.get("starts_at")) < began})
+        during = {str(e["name"]) for e in firing if _unix(e.get("starts_at")) >= began}
+        unexpected = sorted(during - set(self.allow))
+        verdict: VerdictName = "fail" if unexpected else "pass"
+        evidence = {"active_before_the_run": before}
+        return Verdict(
+            self.name, self.kind, verdict, expected, {"unexpected": unexpected}, evidence
         )
-        verdict: VerdictName = "fail" if firing else "pass"
-        return Verdict(self.name, self.kind, verdict, expected, {"unexpected": firing})
+
+
+def _unix(value: Any) -> float:
+    """Unix seconds from an alert's ``starts_at`` (RFC 3339, nanoseconds allowed, or a
+    number); +inf when absent, so an alert of unknown start counts as the run's."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return float("inf")
+    text = value.replace("Z", "+00:00")
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match:
+        frac = (match.group(2) or "")[:7]  # microseconds at most
+        text = match.group(1) + frac + match.group(3)
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return float("inf")
 
 
 @dataclass(frozen=True)

@@ -123,3 +123,20 @@ def test_bad_specs_name_the_field(spec: dict, says: str) -> None:
     with pytest.raises(ConfigError, match=says) as info:
         gate_from_spec(spec, source="day.yaml")
     assert "day.yaml" in str(info.value)
+
+
+def test_alerts_active_before_the_run_are_evidence_not_failures() -> None:
+    early = (
+        99.0,
+        "alert",
+        {"name": "RedisDown", "state": "firing", "starts_at": "1970-01-01T00:01:35.123456789Z"},
+    )
+    late = (
+        105.0,
+        "alert",
+        {"name": "HighLatencyP99", "state": "firing", "starts_at": "1970-01-01T00:01:44Z"},
+    )
+    v = verdict({"gate": "no_unexpected_alerts"}, ctx(RUN, early))
+    assert v.verdict == "pass"
+    assert v.evidence["active_before_the_run"] == ["RedisDown"]
+    assert verdict({"gate": "no_unexpected_alerts"}, ctx(RUN, early, late)).verdict == "fail"
