@@ -16,6 +16,7 @@ import pytest
 from k8s_support import obj, platform_for, seed
 
 from harness.platform.base import Injection
+from harness.platform.kubernetes.helm import CHART_DIR
 from harness.platform.kubernetes.kind import (
     NOTICE_ANNOTATION,
     SPOT_TAINT,
@@ -114,6 +115,10 @@ async def test_kind_up_runs_create_load_helm_installs_and_waits(kmock: Any, tmp_
     assert all("--kube-context" in c and "kind-t" in c for c in ran if c[0] == helm)
     gateway = next(c for c in ran if c[0] == helm and c[3] == "istio-ingressgateway")
     assert "service.ports[0].nodePort=30080" in gateway  # what reference-stack/kind maps
+    chart = ran[-1]
+    assert chart[3:5] == ["modelserve", str(CHART_DIR)]
+    assert "vpa.enabled=false" in chart  # no VPA / Argo CRDs on kind
+    assert "argo.enabled=false" in chart
     # readiness was watched through the API (every service's Deployments read)
     paths = [r.url.path for r in kmock]
     assert "/apis/apps/v1/namespaces/ai-models/deployments" in paths

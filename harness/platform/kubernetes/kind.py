@@ -30,11 +30,13 @@ from typing import Any
 import yaml
 
 from harness.errors import ConfigError, PlatformError
+from harness.platform.kubernetes.helm import CHART_DIR
 from harness.platform.kubernetes.platform import KubernetesPlatform
 from harness.platform.kubernetes.settings import KindSettings, KubernetesSettings
 
 __all__ = [
     "GATEWAY_NODE_PORT",
+    "KIND_CHART_VALUES",
     "NOTICE_ANNOTATION",
     "PREREQUISITES",
     "SPOT_TAINT",
@@ -50,9 +52,11 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[3]
 KIND_DIR = ROOT / "reference-stack" / "kind"
-CHART_DIR = ROOT / "reference-stack" / "charts" / "modelserve"
 BUILD_IMAGES = ROOT / "reference-stack" / "docker" / "build-images.sh"
 NOTICE_ANNOTATION = "msai.dev/spot-interruption-notice"
+#: What kind lacks that the chart would render by default: the VPA and Argo Workflows CRDs
+#: (neither is among the dependencies installed here).
+KIND_CHART_VALUES = ("vpa.enabled=false", "argo.enabled=false")
 #: NodePort of the Istio ingress gateway; reference-stack/kind maps it to a host port.
 GATEWAY_NODE_PORT = 30080
 #: The taint aws-node-termination-handler puts on a node with a spot notice.
@@ -262,6 +266,9 @@ def kind_up(
     kind_values = CHART_DIR / "ci" / "kind-values.yaml"
     if kind_values.is_file():
         cmd += ["-f", str(kind_values)]
+    else:
+        for pair in KIND_CHART_VALUES:
+            cmd += ["--set", pair]
     for v in values:
         cmd += ["-f", v]
     run([*cmd, "--wait", "--timeout", f"{int(settings.wait_s)}s"])
