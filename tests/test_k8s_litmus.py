@@ -76,6 +76,8 @@ def structural_errors(docs: list[dict[str, Any]]) -> list[str]:
                     cmp = probe["promProbe/inputs"]["comparator"]
                     if cmp["criteria"] not in (">=", "<=", "==", "!=", ">", "<"):
                         errors.append(f"ChaosEngine {name}: criteria {cmp['criteria']}")
+                    if cmp.get("type") not in ("int", "float", "string"):
+                        errors.append(f"ChaosEngine {name}: comparator type {cmp.get('type')}")
                     float(cmp["value"])  # numeric, as a string
     return errors
 

@@ -176,7 +176,7 @@ def _prom(name: str, query: str, criteria: str, value: float, mode: str) -> dict
         "promProbe/inputs": {
             "endpoint": PROMETHEUS,
             "query": query,
-            "comparator": {"criteria": criteria, "value": f"{value:g}"},
+            "comparator": {"type": "float", "criteria": criteria, "value": f"{value:g}"},
         },
         "runProperties": {"probeTimeout": "10s", "interval": "5s", "attempt": 3},
     }
