@@ -3,17 +3,13 @@
 ``onnx_session`` opens an ONNX file with the CUDA execution provider first when this
 ONNX Runtime build has it (``onnxruntime-gpu``) and the CPU provider as the fallback, so one
 code path serves on a laptop and on a GPU node. ``torch_device`` does the same for PyTorch.
-``export_onnx`` turns a PyTorch module into ONNX with dynamic axes (used by the model build
-and, once per checkpoint, by the loader when a Hugging Face directory has no ``model.onnx``).
+``open_backend`` picks the runtime; for a Hugging Face directory without ``model.onnx`` it
+exports one once (:func:`~modelserve.common.onnx_export.export_onnx`) and checks it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import tempfile
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from modelserve.common.errors import ConfigError, ModelLoadError
+from modelserve.common.onnx_export import export_onnx
 
 __all__ = [
     "RUNTIMES",
@@ -88,54 +85,6 @@ def torch_device(device: str = "auto") -> str:
     if device != "cpu" and torch.cuda.is_available():
         return "cuda"
     return "cpu"
-
-
-def export_onnx(
-    module: Any,
-    example: Mapping[str, Any],
-    path: Path,
-    *,
-    dynamic: Mapping[str, Sequence[int]],
-    output_names: Sequence[str] = ("logits",),
-) -> None:
-    """Export ``module(**example)`` to ``path`` (one self-contained file, written atomically).
-
-    ``dynamic`` maps each input name to its dynamic axes; axes with the same index share a
-    name (``batch`` for 0, ``seq`` for 1), which is what lets ORT take any batch or length.
-    """
-    import torch
-
-    names = {0: "batch", 1: "seq", 2: "height", 3: "width"}
-    dims = {i: torch.export.Dim(n) for i, n in names.items()}
-    shapes = {k: {ax: dims[ax] for ax in axes} for k, axes in dynamic.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    exporter_log = logging.getLogger("torch.onnx")
-    level = exporter_log.level
-    exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" lines are noise
-    try:
-        with warnings.catch_warnings():
-            # The exporter's own deprecation chatter (pytree LeafSpec, axis-name merging)
-            # is not ours to fix; tests run with warnings as errors.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module,
-                (),
-                tmp,
-                kwargs=dict(example),
-                dynamo=True,
-                input_names=list(example),
-                output_names=list(output_names),
-                dynamic_shapes=shapes,
-                external_data=False,
-                verbose=False,
-            )
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; servers may run as another user
-        os.replace(tmp, path)
-    finally:
-        exporter_log.setLevel(level)
-        Path(tmp).unlink(missing_ok=True)
 
 
 class Backend(Protocol):
@@ -238,7 +187,22 @@ def open_backend(
         if not onnx_path.is_file():
             try:
                 module = load_torch(model_dir).eval()
-                export_onnx(module, example(), onnx_path, dynamic=dynamic)
+                inputs = example()
+                export_onnx(module, inputs, onnx_path, dynamic=dynamic)
+                _check_export(module, inputs, onnx_path)
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                onnx_path.unlink(missing_ok=True)
                 raise ModelLoadError(f"{model_dir}: cannot export to ONNX: {exc}") from exc
     return OnnxBackend(onnx_path, threads=threads, device=device)
+
+
+def _check_export(module: Any, inputs: Mapping[str, Any], path: Path, tol: float = 1e-3) -> None:
+    """Refuse an export whose outputs differ from the PyTorch model's on the example."""
+    import torch
+
+    with torch.inference_mode():
+        ref = module(**inputs).logits.float().numpy()
+    got = OnnxBackend(path, device="cpu").run({k: v.numpy() for k, v in inputs.items()})
+    worst = float(np.abs(ref - got).max())
+    if worst > tol:
+        raise ValueError(f"ONNX export differs from torch by {worst:.2e} (> {tol})")

@@ -64,3 +64,22 @@ def publish(bucket: str, endpoint_url: str, version: str, only: tuple[str, ...])
             endpoint_url=endpoint_url or settings.s3_endpoint_url,
             log=click.echo,
         )
+
+
+@models.command()
+@click.option(
+    "--only", type=click.Choice(["ner", "vision"]), multiple=True, help="Measure only this model."
+)
+@click.option("--runtime", type=click.Choice(["onnxruntime", "torch"]), default="onnxruntime")
+@click.option("--threads", default=0, show_default=True, help="Intra-op threads (0: runtime).")
+@click.option("--iterations", default=30, show_default=True, help="Timed passes per batch size.")
+def bench(only: tuple[str, ...], runtime: str, threads: int, iterations: int) -> None:
+    """Print batch-1 and batch-16 latency of the built models (the served predict path)."""
+    from modelserve.models.bench import measure
+
+    for name in only or ("ner", "vision"):
+        for row in measure(name, runtime=runtime, threads=threads, iterations=iterations):
+            click.echo(
+                f"{name:6s} {runtime:11s} batch {row.batch:3d}: p50 {row.p50_ms:8.2f} ms "
+                f"p90 {row.p90_ms:8.2f} ms  {row.items_per_s:8.1f} items/s"
+            )

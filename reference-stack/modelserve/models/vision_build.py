@@ -50,7 +50,7 @@ def input_files() -> list[Path]:
         here / "repro.py",
         here / "verify.py",
         pkg / "vision" / "preprocess.py",
-        pkg / "common" / "runtime.py",
+        pkg / "common" / "onnx_export.py",
     ]
 
 
@@ -63,7 +63,7 @@ def build(out: Path, log: Callable[[str], None]) -> dict[str, Any]:
     import torch
     from transformers import ResNetConfig, ResNetForImageClassification
 
-    from modelserve.common.runtime import export_onnx
+    from modelserve.common.onnx_export import export_onnx
     from modelserve.models.verify import compare_onnx
 
     cfg = CONFIG
