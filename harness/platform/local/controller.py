@@ -292,7 +292,7 @@ class Controller:
                 continue
             self.desired[(sv.name, "stable")] = _initial_replicas(sv)
             if sv.canary_enabled:
-                self.desired[(sv.name, "canary")] = 1
+                self.desired[(sv.name, "canary")] = sv.canary_replicas
             self.scalers[sv.name] = Scaler(sv.name, sv)
             if sv.keda and sv.keda.hold_enabled:
                 hold_s = sv.keda.hold_timeout_s

@@ -256,7 +256,7 @@ def write_cds(xds: Path, mesh: MeshValues, clusters: Sequence[str]) -> None:
             "name": name,
             "type": "EDS",
             "eds_cluster_config": {"eds_config": _path_source(xds, f"eds-{name}.yaml")},
-            "connect_timeout": "1s",
+            "connect_timeout": _dur(mesh.connect_timeout_s),
             "circuit_breakers": {"thresholds": [thresholds]},
             # Istio's DestinationRule mapping: consecutive 5xx only, other detectors off.
             "outlier_detection": {

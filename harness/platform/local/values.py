@@ -117,6 +117,7 @@ class ServiceValues:
     canary_enabled: bool
     canary_weight: int
     canary_model_uri: str
+    canary_replicas: int
     hpa: HpaValues | None
     keda: KedaValues | None
     drain_delay_s: float
@@ -137,6 +138,7 @@ class MeshValues:
     max_requests: int
     max_retries: int
     max_requests_per_connection: int
+    connect_timeout_s: float
     consecutive_5xx: int
     outlier_interval_s: float
     base_ejection_s: float
@@ -358,6 +360,7 @@ def _service(r: _Reader, name: str, defaults: dict[str, Any]) -> ServiceValues:
         canary_enabled=bool(s.get(f"{name}.canary.enabled", False)),
         canary_weight=weight,
         canary_model_uri=str(s.get(f"{name}.canary.modelUri", "")),
+        canary_replicas=s.non_negative(f"{name}.canary.replicas", int, 1),
         hpa=hpa,
         keda=keda,
         drain_delay_s=s.non_negative(f"{name}.drain.delaySeconds", float, 0.0),
@@ -384,6 +387,8 @@ def _mesh(r: _Reader) -> MeshValues:
         max_requests_per_connection=r.non_negative(
             f"{m}.connectionPool.http.maxRequestsPerConnection", int, 0
         ),
+        # Istio's default connectTimeout when the DestinationRule sets none.
+        connect_timeout_s=r.duration(f"{m}.connectionPool.tcp.connectTimeout", "10s"),
         consecutive_5xx=r.non_negative(f"{m}.outlierDetection.consecutive5xxErrors", int, 5),
         outlier_interval_s=r.duration(f"{m}.outlierDetection.interval", "10s"),
         base_ejection_s=r.duration(f"{m}.outlierDetection.baseEjectionTime", "30s"),
