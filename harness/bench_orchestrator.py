@@ -50,6 +50,18 @@ output: {d: $steps.d.input}
 """
 
 
+def _pin(orchestrator: int, *others: int | None) -> None:
+    """Keep the orchestrator and what drives it off each other's core (FIELD-NOTES: the load
+    generator competes with the server on 2 cores). Other work on the machine still runs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return
+    os.sched_setaffinity(orchestrator, {cpus[0]})
+    for pid in (*others, os.getpid()):
+        if pid is not None:
+            os.sched_setaffinity(pid, set(cpus[1:]))
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -164,6 +176,13 @@ async def _measure(
     show_default=True,
     help="Redis appendfsync policy (always: an fsync per state write).",
 )
+@click.option(
+    "--pin/--no-pin",
+    default=False,
+    show_default=True,
+    help="Orchestrator on CPU 0; Redis, step service and load generator on CPU 1 (>= 2 CPUs). "
+    "Only on an otherwise idle machine: pinned, it cannot move away from other work.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON too.")
 def bench_orchestrator(
     rate: float,
@@ -171,6 +190,7 @@ def bench_orchestrator(
     step_latency_ms: float,
     seed: int,
     redis_fsync: str,
+    pin: bool,
     as_json: bool,
 ) -> None:
     """Pipeline overhead (end-to-end minus step latencies) p50/p90/p99 at RATE runs/s,
@@ -227,6 +247,8 @@ def bench_orchestrator(
                 )
                 log.close()
                 orch = f"http://{LOOPBACK}:{orch_port}"
+                if pin:
+                    _pin(procs[1].pid, redis.pid, procs[0].pid)
                 _wait_http(f"{svc}/v2/health/ready", procs[0], "step service")
                 _wait_http(f"{orch}/v2/health/ready", procs[1], "orchestrator")
                 click.echo(
