@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import kmock as kmock_lib
 import pytest
 import yaml
 from k8s_support import obj, platform_for, seed
@@ -22,6 +23,14 @@ from harness.platform.kubernetes.testing import find, mutations
 from harness.ports import free_port
 
 pytestmark = pytest.mark.asyncio
+
+kmock_resource = kmock_lib.resource
+kmock_name = kmock_lib.name
+
+
+def kmock_error(status: int) -> kmock_lib.KubernetesError:
+    return kmock_lib.KubernetesError(status=status, reason="InternalError", message="refused")
+
 
 NS_MODELS = "/apis/networking.k8s.io/v1/namespaces/ai-models/networkpolicies"
 NS_ORCH = "/apis/networking.k8s.io/v1/namespaces/pipeline-orchestrator/networkpolicies"
@@ -426,3 +435,63 @@ async def test_running_is_false_without_a_reachable_cluster() -> None:
         "kind", api=client.ApiClient(cfg), settings=KubernetesSettings(request_timeout_s=2)
     )
     assert not await in_thread(p.running)
+
+
+async def test_a_mesh_fault_failing_midway_leaves_nothing_injected(kmock: Any) -> None:
+    chart = seed(kmock)
+    # the second VirtualService refuses the patch: the first must be restored
+    kmock[
+        "patch",
+        kmock_resource("networking.istio.io/v1/virtualservices"),
+        kmock_name("modelserve-gateway"),
+    ] << kmock_error(500)
+    p = platform_for(kmock)
+    with pytest.raises(Exception, match="500"):
+        await in_thread(p.mesh_fault, "ner", abort_status=503)
+    original = next(
+        o for o in chart if o["kind"] == "VirtualService" and o["metadata"]["name"] == "ner"
+    )
+    assert obj(kmock, "VirtualService", "ai-models", "ner")["spec"] == original["spec"]
+    # inject ner, gateway (refused); restore both (the refused one may have landed)
+    assert [m[1].rsplit("/", 1)[-1] for m in mutations(kmock)] == [
+        "ner",
+        "modelserve-gateway",
+        "ner",
+        "modelserve-gateway",
+    ]
+
+
+async def test_reverting_an_isolation_twice_is_fine(kmock: Any) -> None:
+    seed(kmock)
+    p = platform_for(kmock)
+    inj = await in_thread(p.outage, "redis", mode="cutoff")
+    await in_thread(platform_for(kmock).revert, reloaded(inj))
+    await in_thread(platform_for(kmock).revert, reloaded(inj))  # the policy is gone: 404 is fine
+    assert find(kmock, "networkpolicies", "pipeline-orchestrator", f"{inj.id}-redis") is None
+
+
+async def test_a_partition_failing_midway_is_taken_back(kmock: Any) -> None:
+    chart = seed(kmock)
+    # the orchestrator's side cannot be narrowed: the ner side already done is undone
+    kmock[
+        "patch",
+        kmock_resource("networking.k8s.io/v1/networkpolicies"),
+        kmock_name("orchestrator"),
+    ] << kmock_error(500)
+    p = platform_for(kmock)
+    with pytest.raises(Exception, match="500"):
+        await in_thread(p.partition, "orchestrator", "ner")
+    for ns, name in (("ai-models", "model-servers"), ("pipeline-orchestrator", "orchestrator")):
+        original = next(
+            o
+            for o in chart
+            if o["kind"] == "NetworkPolicy"
+            and o["metadata"]["name"] == name
+            and o["metadata"]["namespace"] == ns
+        )
+        assert obj(kmock, "NetworkPolicy", ns, name)["spec"] == original["spec"]
+    created = [m[2]["metadata"]["name"] for m in mutations(kmock) if m[0] == "POST"]
+    assert len(created) == 2
+    for name in created:
+        ns = "ai-models" if name.endswith("-ner") else "pipeline-orchestrator"
+        assert find(kmock, "networkpolicies", ns, name) is None

@@ -7,6 +7,7 @@ JSON merge patch), so a later process restores it from the Injection alone.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,10 @@ def inject(platform: KubernetesPlatform, route: str, fault: dict[str, Any]) -> l
                 {"spec": {"http": new}},
             )
     except BaseException:
-        restore(platform, patched)
+        # the failed one too: a timed-out patch may have landed; each restore is tried
+        for vs in patched:
+            with contextlib.suppress(Exception):
+                restore(platform, [vs])
         raise
     if not patched:
         raise ConfigError(f"no VirtualService has an http route named {route!r}", field="route")

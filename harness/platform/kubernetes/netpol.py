@@ -141,24 +141,26 @@ def isolate(
 
 
 def revert_isolation(platform: KubernetesPlatform, undo: dict[str, Any]) -> None:
-    # The allow policies first, then ours: traffic is never cut more than the fault did.
+    """Restore the narrowed policies, then delete ours (traffic is never cut more than the
+    fault did). Every step is tried; the first failure is raised after the rest ran."""
+    steps: list[tuple[Any, ...]] = []
     for item in undo.get("narrowed", []):
         prev = item["podSelector"]
         sel = {
             "matchLabels": prev.get("matchLabels"),
             "matchExpressions": prev.get("matchExpressions"),
         }
-        platform.ignore_404(
-            platform.merge_patch,
-            platform.networking.patch_namespaced_network_policy,
-            item["name"],
-            item["namespace"],
-            {"spec": {"podSelector": sel}},
-        )
+        patch = platform.networking.patch_namespaced_network_policy
+        steps.append((platform.merge_patch, patch, item["name"], item["namespace"],
+                      {"spec": {"podSelector": sel}}))  # fmt: skip
     for item in undo.get("created", []):
-        platform.ignore_404(
-            platform.call,
-            platform.networking.delete_namespaced_network_policy,
-            item["name"],
-            item["namespace"],
-        )
+        delete = platform.networking.delete_namespaced_network_policy
+        steps.append((platform.call, delete, item["name"], item["namespace"]))
+    failures: list[Exception] = []
+    for step in steps:
+        try:
+            platform.ignore_404(*step)
+        except Exception as exc:  # keep restoring the rest
+            failures.append(exc)
+    if failures:
+        raise failures[0]

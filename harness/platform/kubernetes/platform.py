@@ -670,7 +670,8 @@ class KubernetesPlatform:
             try:
                 isolate(self, w, None, iid, into=undo)
             except BaseException:
-                revert_isolation(self, undo)
+                with contextlib.suppress(Exception):  # the injection error is the one to see
+                    revert_isolation(self, undo)
                 raise
         return self._injection(
             "outage", dependency, {"mode": mode}, undo, duration_s, injection_id=iid
@@ -706,7 +707,8 @@ class KubernetesPlatform:
             for target, other in ((wb, wa), (wa, wb)):
                 isolate(self, target, other, iid, into=undo)
         except BaseException:
-            revert_isolation(self, undo)
+            with contextlib.suppress(Exception):  # the injection error is the one to see
+                revert_isolation(self, undo)
             raise
         return self._injection(
             "partition", f"{a}|{b}", {"a": a, "b": b}, undo, duration_s, injection_id=iid
