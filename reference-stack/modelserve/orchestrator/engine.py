@@ -161,6 +161,8 @@ class Engine:
         if validator is None:  # built once per pipeline: it is on every run's path
             validator = jsonschema.Draft202012Validator(pipe.input_schema)
             self._validators[pipe.name] = validator
+        if validator.is_valid(data):  # the common case, without building error objects
+            return
         err = jsonschema.exceptions.best_match(validator.iter_errors(data))
         if err is not None:
             where = "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
