@@ -55,7 +55,7 @@ module "data" {
   buckets = {
     models  = { name = var.models_bucket }
     records = { name = "${var.models_bucket}-records", expiration_days = 400 }
-    backups = { name = "${var.models_bucket}-backups", transition_to_ia_days = 7 }
+    backups = { name = "${var.models_bucket}-backups", transition_to_ia_days = 30 }
     logs    = { name = "${var.models_bucket}-loki", expiration_days = 90 }
   }
 }

@@ -83,7 +83,7 @@ resource "aws_vpc_security_group_ingress_rule" "postgres" {
 }
 
 resource "aws_db_parameter_group" "this" {
-  name_prefix = "${var.name}-pg15-"
+  name_prefix = "${var.name}-pg${split(".", var.postgres_engine_version)[0]}-"
   family      = "postgres${split(".", var.postgres_engine_version)[0]}"
   description = "${var.name}: TLS only, slow statements and connections logged"
 
@@ -503,8 +503,11 @@ resource "aws_s3_bucket_policy" "logs" {
 # Read-only access to the model artifacts: attached to the model servers' IRSA role.
 data "aws_iam_policy_document" "models_read" {
   statement {
-    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
-    resources = flatten([for b in aws_s3_bucket.this : [b.arn, "${b.arn}/*"]])
+    actions = ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"]
+    resources = [
+      aws_s3_bucket.this[var.models_bucket_key].arn,
+      "${aws_s3_bucket.this[var.models_bucket_key].arn}/*",
+    ]
   }
 
   statement {

@@ -34,7 +34,7 @@ output "bucket_arns" {
 }
 
 output "models_read_policy_arn" {
-  description = "IAM policy granting read access to the buckets (attach to the model servers' IRSA role)."
+  description = "IAM policy granting read access to the model-artifact bucket (attach to the model servers' IRSA role)."
   value       = aws_iam_policy.models_read.arn
 }
 

@@ -139,6 +139,17 @@ variable "buckets" {
     noncurrent_version_expiration_days = optional(number, 90)
     expiration_days                    = optional(number)
   }))
+
+  validation {
+    condition     = alltrue([for b in values(var.buckets) : b.transition_to_ia_days >= 30])
+    error_message = "S3 moves objects to STANDARD_IA after 30 days at the earliest."
+  }
+}
+
+variable "models_bucket_key" {
+  description = "Key in var.buckets of the model-artifact bucket (values.yaml s3.bucket): the only bucket models_read_policy_arn grants."
+  type        = string
+  default     = "models"
 }
 
 variable "log_retention_days" {

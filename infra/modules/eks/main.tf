@@ -17,19 +17,16 @@ locals {
     aws-load-balancer-controller = {
       namespace       = "kube-system"
       service_account = "aws-load-balancer-controller"
-      policy_json     = data.aws_iam_policy_document.load_balancer_controller.json
       policy_arns     = []
     }
     cluster-autoscaler = {
       namespace       = "kube-system"
       service_account = "cluster-autoscaler"
-      policy_json     = data.aws_iam_policy_document.cluster_autoscaler.json
       policy_arns     = []
     }
     ebs-csi-controller = {
       namespace       = "kube-system"
       service_account = "ebs-csi-controller-sa"
-      policy_json     = null
       policy_arns     = ["arn:${local.partition}:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"]
     }
   }
@@ -37,14 +34,19 @@ locals {
     for k, r in var.irsa_roles : k => {
       namespace       = r.namespace
       service_account = r.service_account
-      policy_json     = null
       policy_arns     = r.policy_arns
     }
   }
   irsa_roles = merge(local.controller_roles, local.extra_roles)
+  # Keyed by role and position, not by ARN: ARNs of policies created in the same apply are
+  # unknown at plan time, and for_each keys must be known.
   irsa_policy_attachments = merge([
-    for role, r in local.irsa_roles : { for arn in r.policy_arns : "${role}|${arn}" => { role = role, arn = arn } }
+    for role, r in local.irsa_roles : { for i, arn in r.policy_arns : "${role}|${i}" => { role = role, arn = arn } }
   ]...)
+  controller_policies = {
+    aws-load-balancer-controller = data.aws_iam_policy_document.load_balancer_controller.json
+    cluster-autoscaler           = data.aws_iam_policy_document.cluster_autoscaler.json
+  }
 }
 
 # --- KMS ------------------------------------------------------------------------------------
@@ -218,11 +220,11 @@ resource "aws_iam_role" "irsa" {
 }
 
 resource "aws_iam_role_policy" "irsa" {
-  for_each = { for k, r in local.controller_roles : k => r if r.policy_json != null }
+  for_each = local.controller_policies
 
   name   = each.key
   role   = aws_iam_role.irsa[each.key].id
-  policy = each.value.policy_json
+  policy = each.value
 }
 
 resource "aws_iam_role_policy_attachment" "irsa" {
