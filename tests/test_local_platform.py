@@ -276,6 +276,22 @@ def test_bad_fault_requests_are_refused(stack: Stack) -> None:
         stack.p.outage("s3", mode="stop")
 
 
+def test_control_api_names_bad_fields(stack: Stack) -> None:
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="missing field 'service'"):
+        stack.p._post("/kill", {})
+    port = stack.p.state()["ports"]["control"]
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhook/harness", data=b"not json", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code == 400
+    assert "JSON" in err.value.read().decode()
+    err.value.close()
+
+
 def _stable(stack: Stack, service: str) -> list[Any]:
     return [r for r in stack.p.replicas(service) if r.version == "stable"]
 
