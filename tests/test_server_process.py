@@ -38,13 +38,20 @@ def _log_events(path: Path) -> list[dict]:
     return events
 
 
+def _pending(base: str) -> float:
+    for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
+        if line.startswith("modelserve_pending_requests{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 def test_sigterm_drains_in_flight_work_and_exits_0(tmp_path: Path, procs: list) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "replica.log"
     env = {
-        "MSAI_FAKE_BATCH_COST_MS": "400",
-        "MSAI_FAKE_DRAIN_DELAY_S": "1.0",
+        "MSAI_FAKE_BATCH_COST_MS": "600",
+        "MSAI_FAKE_DRAIN_DELAY_S": "3",
         "MSAI_FAKE_DRAIN_DEADLINE_S": "6",
         "MSAI_FAKE_MAX_BATCH_SIZE": "2",
     }
@@ -61,11 +68,12 @@ def test_sigterm_drains_in_flight_work_and_exits_0(tmp_path: Path, procs: list) 
     workers = [threading.Thread(target=call, args=(f"t{i}",)) for i in range(6)]
     for w in workers:
         w.start()
-    time.sleep(0.2)  # all six in flight: three passes of 400 ms ahead
+    # In flight when the signal comes (any of the six still unsent is sent during the delay).
+    wait_until(lambda: _pending(base) >= 4, timeout=10)
     proc.send_signal(signal.SIGTERM)
     t0 = time.monotonic()
-    wait_until(lambda: httpx.get(f"{base}/v2/health/ready").status_code == 503, timeout=0.5)
-    assert time.monotonic() - t0 < 0.5  # readiness false at once
+    wait_until(lambda: httpx.get(f"{base}/v2/health/ready").status_code == 503, timeout=2)
+    assert time.monotonic() - t0 < 2  # readiness false at once (well inside the 3 s delay)
     state = httpx.get(f"{base}/v2/health/ready").json()
     assert state == {"ready": False, "state": "draining"}
     # Still serving during the drain delay (endpoints may not have updated yet).
@@ -103,7 +111,7 @@ def test_work_past_the_drain_deadline_is_dropped_and_counted(tmp_path: Path, pro
 
     t = threading.Thread(target=call)
     t.start()
-    time.sleep(0.3)
+    wait_until(lambda: _pending(base) >= 1, timeout=10)  # the request is in the forward pass
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
     t.join(10)
