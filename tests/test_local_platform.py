@@ -65,6 +65,7 @@ def _get(url: str, timeout: float = 10) -> tuple[int, dict[str, Any]]:
                 return resp.status, {"raw": raw.decode(errors="replace")}
     except urllib.error.HTTPError as exc:
         body = exc.read()
+        exc.close()
         try:
             return exc.code, json.loads(body or b"{}")
         except ValueError:
@@ -216,6 +217,7 @@ def test_circuit_breaker_sheds_a_burst(stack: Stack) -> None:
                 statuses[int(resp.status)] += 1
         except urllib.error.HTTPError as exc:
             statuses[int(exc.code)] += 1
+            exc.close()
 
     threads = [threading.Thread(target=one) for _ in range(n)]
     for t in threads:
@@ -341,6 +343,7 @@ class _Traffic:
                     self.statuses.append(resp.status)
             except urllib.error.HTTPError as exc:
                 self.statuses.append(exc.code)
+                exc.close()
             except OSError:
                 self.statuses.append(0)
 
