@@ -191,3 +191,26 @@ async def test_an_on_demand_node_is_refused(kmock: Any, moto_url: str) -> None:
         await asyncio.to_thread(p.spot_interrupt, "general-a", 120)
     fis = boto3.client("fis", region_name=REGION, endpoint_url=moto_url)
     assert fis.list_experiment_templates()["experimentTemplates"] == []
+
+
+@pytest.mark.asyncio
+async def test_a_pending_fis_interruption_is_found_and_stopped_by_node(
+    kmock: Any, moto_url: str
+) -> None:
+    iid = await asyncio.to_thread(spot_instance, moto_url)
+    seed(kmock, instance_ids={"spot-a": iid})
+    from harness.platform.kubernetes.eks import EksTarget
+
+    es = EksSettings(aws_endpoint_url=moto_url, fis_role_arn=ROLE, region=REGION)
+    target = EksTarget("eks-staging", "staging", "c", REGION, ROLE)
+    p = platform_for(kmock, "eks", spot=FisSpot(es, target))
+    inj = await asyncio.to_thread(p.spot_interrupt, "spot-a", 120)
+    # a later process without the undo data (the harness died before the ledger write)
+    fresh = FisSpot(es, target)
+    await asyncio.to_thread(fresh.revert_from_plan, platform_for(kmock, "eks"), "spot-a")
+    fis = boto3.client("fis", region_name=REGION, endpoint_url=moto_url)
+    state = fis.get_experiment(id=inj.undo["experiment"])["experiment"]["state"]["status"]
+    assert state in ("stopping", "stopped", "completed")
+    assert fis.list_experiment_templates()["experimentTemplates"] == []
+    cw = boto3.client("cloudwatch", region_name=REGION, endpoint_url=moto_url)
+    assert cw.describe_alarms(AlarmNames=[inj.undo["alarm"]])["MetricAlarms"] == []

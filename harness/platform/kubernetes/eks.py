@@ -238,3 +238,27 @@ class FisSpot:
         platform.uncordon(undo["node"])
         if errors:
             raise FaultError("; ".join(errors))
+
+    def revert_from_plan(self, platform: KubernetesPlatform, node: str) -> None:
+        """Stop every running experiment this harness started against ``node`` (its template
+        says so in its description), delete those templates, uncordon."""
+        fis = self.client("fis")
+        marker = f"msai: spot interruption of {node} ("
+        for exp in fis.list_experiments().get("experiments", []):
+            if exp.get("tags", {}).get("managed-by") != "msai":
+                continue
+            template_id = exp.get("experimentTemplateId", "")
+            try:
+                template = fis.get_experiment_template(id=template_id)["experimentTemplate"]
+            except Exception:  # the template is gone: not ours to judge
+                continue
+            if not str(template.get("description", "")).startswith(marker):
+                continue
+            undo = {"node": node, "region": self.target.region, "experiment": exp["id"],
+                    "template": template_id}  # fmt: skip
+            for cond in template.get("stopConditions") or []:
+                alarm = str(cond.get("value", "")).rsplit(":alarm:", 1)[-1]
+                if alarm.startswith("msai-spot-"):  # created for this experiment
+                    undo["alarm"] = alarm
+            self.revert(platform, undo)
+        platform.uncordon(node)

@@ -366,3 +366,19 @@ class KindSpot:
         if not undo.get("was_unschedulable"):
             restore["spec"]["unschedulable"] = None
         platform.ignore_404(platform.merge_patch, platform.core.patch_node, node, restore)
+
+    def revert_from_plan(self, platform: KubernetesPlatform, node: str) -> None:
+        if node in self._cancel:
+            self._cancel[node].set()
+        self.docker("start", node)
+        obj = platform.ignore_404(platform.call, platform.core.read_node, node)
+        if obj is None:
+            return
+        taints = [
+            t for t in obj.get("spec", {}).get("taints") or [] if t.get("key") != SPOT_TAINT["key"]
+        ]
+        restore = {
+            "metadata": {"annotations": {NOTICE_ANNOTATION: None}},
+            "spec": {"taints": taints or None, "unschedulable": None},
+        }
+        platform.merge_patch(platform.core.patch_node, node, restore)

@@ -17,7 +17,7 @@ from harness.errors import ConfigError
 if TYPE_CHECKING:
     from harness.platform.kubernetes.platform import KubernetesPlatform
 
-__all__ = ["ISTIO", "fault_block", "inject", "restore", "virtualservices"]
+__all__ = ["ISTIO", "clear", "fault_block", "inject", "restore", "virtualservices"]
 
 ISTIO = ("networking.istio.io", "v1", "virtualservices")
 
@@ -97,4 +97,27 @@ def restore(platform: KubernetesPlatform, patched: list[dict[str, Any]]) -> None
             plural,
             vs["name"],
             {"spec": {"http": vs["http"]}},
+        )
+
+
+def clear(platform: KubernetesPlatform, route: str) -> None:
+    """Remove the fault block from every HTTP route named ``route``: the revert of a fault
+    whose harness died before its undo reached the ledger (the chart itself sets none)."""
+    group, version, plural = ISTIO
+    for vs in virtualservices(platform):
+        http = vs.get("spec", {}).get("http") or []
+        if not any(h.get("name") == route and "fault" in h for h in http):
+            continue
+        new = [
+            {k: v for k, v in h.items() if not (k == "fault" and h.get("name") == route)}
+            for h in http
+        ]
+        platform.merge_patch(
+            platform.custom.patch_namespaced_custom_object,
+            group,
+            version,
+            vs["metadata"]["namespace"],
+            plural,
+            vs["metadata"]["name"],
+            {"spec": {"http": new}},
         )

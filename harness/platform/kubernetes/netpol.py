@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MANAGED",
     "NAME_LABEL",
+    "clear",
     "exclude_from_peers",
     "isolate",
     "narrowed_selector",
@@ -164,3 +165,29 @@ def revert_isolation(platform: KubernetesPlatform, undo: dict[str, Any]) -> None
             failures.append(exc)
     if failures:
         raise failures[0]
+
+
+def clear(platform: KubernetesPlatform, target: Workload) -> None:
+    """Undo every isolation of ``target`` without undo data (a harness died mid-inject): delete
+    our policies selecting it, drop the ``NotIn [target]`` we added to the others."""
+    ns = target.namespace
+    listing = platform.call(platform.networking.list_namespaced_network_policy, ns)
+    for p in listing.get("items", []):
+        name = p["metadata"]["name"]
+        selector = p.get("spec", {}).get("podSelector") or {}
+        ours = (p["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "msai"
+        if ours and (selector.get("matchLabels") or {}).get(NAME_LABEL) == target.app:
+            platform.ignore_404(
+                platform.call, platform.networking.delete_namespaced_network_policy, name, ns
+            )
+            continue
+        exprs = selector.get("matchExpressions") or []
+        kept = [e for e in exprs if e != _not_in(target.app)]
+        if len(kept) != len(exprs):
+            platform.ignore_404(
+                platform.merge_patch,
+                platform.networking.patch_namespaced_network_policy,
+                name,
+                ns,
+                {"spec": {"podSelector": {"matchExpressions": kept or None}}},
+            )

@@ -75,6 +75,11 @@ class SpotBackend(Protocol):
 
     def revert(self, platform: KubernetesPlatform, undo: dict[str, Any]) -> None: ...
 
+    def revert_from_plan(self, platform: KubernetesPlatform, node: str) -> None:
+        """Take back an interruption of ``node`` with no undo data (a harness died
+        between inject and the ledger): by node alone."""
+        ...
+
 
 @dataclass(frozen=True)
 class Workload:
@@ -719,7 +724,9 @@ class KubernetesPlatform:
             raise FaultError(f"injection {injection.id} belongs to platform {injection.platform}")
         undo = injection.undo
         try:
-            if injection.kind == "drain":
+            if undo.get("from_plan"):
+                self._revert_from_plan(injection)
+            elif injection.kind == "drain":
                 if not undo.get("was_unschedulable"):
                     self.uncordon(undo["node"])
             elif injection.kind == "spot_interrupt":
@@ -747,6 +754,38 @@ class KubernetesPlatform:
             raise
         except Exception as exc:
             raise FaultError(f"revert of {injection.id} failed: {exc}") from exc
+
+    def _revert_from_plan(self, injection: Injection) -> None:
+        """A fault whose harness died before the undo reached the ledger (the ledger rebuilt
+        the Injection from the plan): reverted by kind and target alone."""
+        from harness.platform.kubernetes import mesh
+        from harness.platform.kubernetes.netpol import clear
+
+        targets = [str(t) for t in injection.undo.get("targets") or [injection.target]]
+        kind = injection.kind
+        if kind == "drain":
+            self.uncordon(targets[0])
+        elif kind == "spot_interrupt":
+            if self.spot is None:
+                raise Unsupported(self.name, "revert a spot interruption", "no spot backend")
+            self.spot.revert_from_plan(self, targets[0])
+        elif kind == "mesh_fault":
+            mesh.clear(self, targets[0])
+        elif kind == "outage" and injection.params.get("mode", "stop") == "stop":
+            w = self._dependency(targets[0])
+            scale = self.call(self.apps.read_namespaced_stateful_set_scale, w.name, w.namespace)
+            if not int(scale.get("spec", {}).get("replicas") or 0):
+                # the count before is unknown: the chart runs one replica of each datastore
+                body = {"spec": {"replicas": 1}}
+                patch = self.apps.patch_namespaced_stateful_set_scale
+                self.merge_patch(patch, w.name, w.namespace, body)
+        elif kind == "outage":
+            clear(self, self._dependency(targets[0]))
+        elif kind == "partition":
+            for side in targets:
+                clear(self, self._workload(side))
+        else:
+            raise FaultError(f"{self.name} cannot revert a {kind!r} fault from its plan")
 
     # ------------------------------------------------------------------ data protection
     def backup(self, store: Store) -> str:
