@@ -70,16 +70,16 @@ def test_bad_fault_bodies_name_the_field(client: TestClient, body: Any, field: s
 
 
 def test_added_latency_and_removal(client: TestClient) -> None:
-    client.post("/admin/faults", json={"latency_ms": 150}, headers=TOKEN)
+    client.post("/admin/faults", json={"latency_ms": 400}, headers=TOKEN)
     t0 = time.perf_counter()
     assert client.post("/v1/echo", json={"text": "a"}).status_code == 200
-    assert time.perf_counter() - t0 >= 0.15
+    assert time.perf_counter() - t0 >= 0.4
     assert (
         client.delete("/admin/faults/latency_ms", headers=TOKEN).json()["faults"]["latency_ms"] == 0
     )
     t0 = time.perf_counter()
     client.post("/v1/echo", json={"text": "a"})
-    assert time.perf_counter() - t0 < 0.1
+    assert time.perf_counter() - t0 < 0.3
     metrics = client.get("/metrics").text
     assert 'modelserve_fault_injections_total{fault="latency",model="fake"} 1.0' in metrics
 

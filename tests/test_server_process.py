@@ -202,7 +202,7 @@ def test_keep_alive_round_trips_are_not_held_by_nagle(procs: list) -> None:
             assert c.post(f"{base}/v1/echo", json={"text": "x" * 900}).status_code == 200
             times.append(time.perf_counter() - t0)
     times.sort()
-    assert times[len(times) // 2] < 0.025, times
+    assert times[len(times) // 2] < 0.035, times  # Nagle: >= 40 ms
 
 
 def test_sigterm_while_loading_exits_0_and_never_serves(tmp_path: Path, procs: list) -> None:
@@ -327,4 +327,4 @@ def test_round_trips_through_envoy_are_not_held_by_nagle(tmp_path: Path, procs: 
             assert c.post(f"{base}/v1/echo", json={"text": "y" * 900}).status_code == 200
             times.append(time.perf_counter() - t0)
     times.sort()
-    assert times[len(times) // 2] < 0.025, times
+    assert times[len(times) // 2] < 0.035, times  # Nagle: >= 40 ms
