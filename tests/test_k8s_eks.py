@@ -214,3 +214,19 @@ async def test_a_pending_fis_interruption_is_found_and_stopped_by_node(
     assert fis.list_experiment_templates()["experimentTemplates"] == []
     cw = boto3.client("cloudwatch", region_name=REGION, endpoint_url=moto_url)
     assert cw.describe_alarms(AlarmNames=[inj.undo["alarm"]])["MetricAlarms"] == []
+
+
+def test_the_current_context_comes_from_the_kubeconfig(tmp_path: Path) -> None:
+    from harness.platform.kubernetes.eks import current_context
+
+    cfg = tmp_path / "kubeconfig"
+    cfg.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: eks-staging\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {}}]\n"
+        "contexts: [{name: eks-staging, context: {cluster: c, user: u}}]\n"
+    )
+    assert current_context(KubernetesSettings(kubeconfig=str(cfg))) == "eks-staging"
+    assert current_context(KubernetesSettings(kubeconfig=str(cfg), context="x")) == "x"
+    with pytest.raises(ConfigError, match="MSAI_K8S_CONTEXT"):
+        current_context(KubernetesSettings(kubeconfig=str(tmp_path / "missing")))

@@ -205,3 +205,31 @@ def test_get_platform_eks_refuses_what_is_not_allow_listed(
     monkeypatch.delenv("MSAI_EKS_ALLOWED_CONTEXTS", raising=False)
     with pytest.raises(GuardViolation, match="'kind-modelserve' is not allow-listed"):
         get_platform("eks")
+
+
+def test_kind_down_without_kind_says_how_to_get_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MSAI_KIND_")}
+    env.update(PATH=str(tmp_path), MSAI_HOME=str(tmp_path / "home"))
+    proc = subprocess.run(
+        [MSAI, "kind", "down"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 4
+    assert "kind: not found" in proc.stderr
+    assert "kind.sigs.k8s.io" in proc.stderr
+
+
+def test_every_kubernetes_command_has_help() -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    for args in (["kind", "up"], ["kind", "down"], ["eks", "check"], ["export", "litmus"]):
+        result = CliRunner().invoke(cli, [*args, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage:" in result.output
+
+
+def test_the_package_exports_what_it_names() -> None:
+    import harness.platform.kubernetes as k8s
+
+    assert all(hasattr(k8s, name) for name in k8s.__all__)
