@@ -37,7 +37,7 @@ def _tensor(data: Any, shape: Any = None, datatype: str = "BYTES", name: str = "
 
 
 def test_loading_answers_503_never_200_then_ready() -> None:
-    with _client(load_s=0.4) as c:
+    with _client(load_s=1.5) as c:
         r = c.get("/v2/health/ready")
         assert r.status_code == 503
         assert r.json() == {"ready": False, "state": "loading"}
