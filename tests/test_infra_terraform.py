@@ -186,6 +186,22 @@ def test_models_irsa_role_trusts_the_chart_service_account() -> None:
         assert roles["models"]["service_account"] == "modelserve", env
 
 
+def test_environment_outputs_the_eks_platform_reads() -> None:
+    """harness/platform/kubernetes (MSAI_EKS_OUTPUTS = ``terraform output -json``) reads these;
+    chart_values holds values.yaml keys the chart must know."""
+    values = values_yaml()
+    for env in ENVIRONMENTS:
+        outputs = load_dir(INFRA / "environments" / env).outputs
+        assert {"environment", "cluster_name", "chart_values", "fis_role_arn"} <= set(outputs)
+        chart = outputs["chart_values"]["value"]
+        for key, sub in chart.items():
+            assert key in values, f"{env}: chart_values.{key} is no values.yaml key"
+            for name in sub:
+                assert name in values[key], (
+                    f"{env}: chart_values.{key}.{name} unknown to values.yaml"
+                )
+
+
 def test_environments_share_one_composition() -> None:
     """The three environments differ only in terraform.tfvars / backend.hcl."""
     for file in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "providers.tf"):

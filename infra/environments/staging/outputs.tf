@@ -36,3 +36,13 @@ output "log_group_names" {
   description = "CloudWatch log groups of the cluster's containers."
   value       = module.observability.log_group_names
 }
+
+output "environment" {
+  description = "Environment name (the eks platform refuses production without an explicit flag)."
+  value       = var.environment
+}
+
+output "fis_role_arn" {
+  description = "IAM role for AWS FIS spot-interruption experiments (MSAI_EKS_OUTPUTS reads it)."
+  value       = module.eks.fis_role_arn
+}

@@ -482,3 +482,61 @@ resource "aws_eks_addon" "this" {
 
   depends_on = [aws_eks_node_group.this]
 }
+
+# --- Chaos: AWS FIS may send spot interruption notices to this cluster's nodes only ---------
+# The eks platform (harness/platform/kubernetes/eks.py) runs aws:ec2:send-spot-instance-
+# interruptions experiments with this role; managed node group instances carry the
+# eks:cluster-name tag the condition checks.
+data "aws_iam_policy_document" "fis_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["fis.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "fis" {
+  count = var.fis_role ? 1 : 0
+
+  name_prefix        = substr("${var.name}-fis-", 0, 38)
+  assume_role_policy = data.aws_iam_policy_document.fis_assume.json
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "fis" {
+  statement {
+    sid       = "InterruptOwnSpotNodes"
+    actions   = ["ec2:SendSpotInstanceInterruptions"]
+    resources = ["arn:${local.partition}:ec2:*:${local.account_id}:instance/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/eks:cluster-name"
+      values   = [var.name]
+    }
+  }
+
+  statement {
+    sid       = "FindTargets"
+    actions   = ["ec2:DescribeInstances"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "fis" {
+  count = var.fis_role ? 1 : 0
+
+  name   = "spot-interruptions"
+  role   = aws_iam_role.fis[0].id
+  policy = data.aws_iam_policy_document.fis.json
+}

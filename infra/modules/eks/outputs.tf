@@ -53,3 +53,8 @@ output "node_role_arn" {
   description = "IAM role of the worker nodes."
   value       = aws_iam_role.node.arn
 }
+
+output "fis_role_arn" {
+  description = "IAM role for AWS FIS spot-interruption experiments on this cluster's nodes (null when var.fis_role is false)."
+  value       = try(aws_iam_role.fis[0].arn, null)
+}

@@ -135,3 +135,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "fis_role" {
+  description = "Create an IAM role AWS FIS assumes to send spot interruption notices to this cluster's nodes (game days on EKS)."
+  type        = bool
+  default     = true
+}
