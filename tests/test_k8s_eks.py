@@ -27,6 +27,7 @@ from harness.platform.kubernetes.eks import (
     load_outputs,
 )
 from harness.platform.kubernetes.settings import EksSettings, KubernetesSettings
+from harness.platform.kubernetes.testing import find
 from harness.ports import free_port
 
 REGION = "us-east-1"
@@ -164,6 +165,13 @@ async def test_spot_interruption_is_a_fis_experiment_reverted_from_json(
     assert (alarm["Namespace"], alarm["MetricName"]) == ("ModelServe", "ErrorRatio")
     exp = fis.get_experiment(id=inj.undo["experiment"])["experiment"]
     assert exp["experimentTemplateId"] == template["id"]
+    # drained as a termination handler would, during the notice
+    assert obj(kmock, "v1/nodes", None, "spot-a")["spec"]["unschedulable"] is True
+    for _ in range(100):
+        if find(kmock, "pods", "ai-models", "ner-1") is None:
+            break
+        await asyncio.sleep(0.05)
+    assert find(kmock, "pods", "ai-models", "ner-1") is None
 
     fresh = platform_for(kmock, "eks", spot=FisSpot(es, target))
     again = Injection.from_json(json.loads(json.dumps(inj.to_json())))

@@ -9,9 +9,11 @@ against ``MSAI_EKS_ALLOWED_NAMESPACES``. The environment comes from the Terrafor
 
 A spot interruption is an AWS FIS experiment with the action
 ``aws:ec2:send-spot-instance-interruptions`` on the node's instance (its ``providerID``) and a
-CloudWatch-alarm stop condition; the in-cluster termination handler then drains the node as it
-would for a real notice. Revert stops the experiment if it still runs and deletes what was
-created for it (template, alarm); the interrupted instance itself is replaced by its node group.
+CloudWatch-alarm stop condition; the node is then cordoned and drained as a termination
+handler would on a real notice (``MSAI_EKS_DRAIN_ON_NOTICE=0`` leaves that to
+aws-node-termination-handler when it runs in the cluster). Revert stops the experiment if it
+still runs, deletes what was created for it (template, alarm) and uncordons; the interrupted
+instance itself is replaced by its node group.
 """
 
 from __future__ import annotations
@@ -188,6 +190,9 @@ class FisSpot:
             self.revert(platform, undo)
             raise
         undo["experiment"] = exp["id"]
+        if self.settings.drain_on_notice:
+            undo["was_unschedulable"] = platform.cordon(node)
+            platform.drain_in_background(node, time.monotonic() + notice_s)
         return undo
 
     def _create_alarm(self, name: str) -> str:
@@ -235,7 +240,8 @@ class FisSpot:
                 errors.append(f"delete alarm: {exc}")
         # The instance is gone or going; if the node object is still there, let it schedule
         # again (a stopped experiment leaves a healthy node cordoned by the handler).
-        platform.uncordon(undo["node"])
+        if not undo.get("was_unschedulable"):
+            platform.uncordon(undo["node"])
         if errors:
             raise FaultError("; ".join(errors))
 

@@ -112,6 +112,11 @@ class EksSettings:
     region: str = env_field("", "AWS region; empty = the outputs' chart_values.s3.region")
     aws_endpoint_url: str = env_field("", "AWS endpoint override (moto in tests); empty = AWS")
     fis_role_arn: str = env_field("", "IAM role FIS assumes; empty = the outputs' `fis_role_arn`")
+    drain_on_notice: bool = env_field(
+        True,
+        "cordon and drain the node when the FIS notice starts, as a termination handler does; "
+        "false when aws-node-termination-handler runs in the cluster (it drains by itself)",
+    )
     stop_alarm_arn: str = env_field(
         "", "CloudWatch alarm that stops a FIS experiment; empty = one created per experiment"
     )
