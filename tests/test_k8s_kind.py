@@ -92,7 +92,7 @@ async def test_kind_up_runs_create_load_helm_installs_and_waits(kmock: Any, tmp_
         kind_up,
         s,
         KubernetesSettings(),
-        build=False,
+        build=True,
         run=lambda cmd: ran.append(list(cmd)),
         platform=platform_for(kmock),
     )
@@ -101,6 +101,10 @@ async def test_kind_up_runs_create_load_helm_installs_and_waits(kmock: Any, tmp_
         kind, "create", "cluster", "--name", "t", "--config", str(config),
         "--image", "kindest/node:v1.33.1", "--wait", "120s",
     ]  # fmt: skip
+    builds = [c for c in ran if c[0] == "env"]
+    assert [Path(c[2]).name for c in builds] == ["build-base.sh", "build-images.sh"]
+    assert builds[1][1] == f"DOCKER={s.docker}"
+    assert builds[1][3:] == ["--tag", "0.1.0"]
     loads = [c[-1] for c in ran if c[1:3] == ["load", "docker-image"]]
     assert loads == [
         "modelserve-ner:0.1.0",

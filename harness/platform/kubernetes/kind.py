@@ -3,9 +3,9 @@
 ``up`` checks every prerequisite first (docker with a reachable engine, kind, kubectl, helm)
 and names each one missing with where to get it, then: creates the cluster from
 ``reference-stack/kind`` (``--image`` when ``MSAI_KIND_NODE_IMAGE`` pins a kindest/node for
-the kind at hand), builds the images (``reference-stack/docker/build-images.sh``) and loads them,
-installs Istio, KEDA and kube-prometheus-stack with Helm, then the chart, and waits until every
-Deployment of the chart is ready.
+the kind at hand), builds the images (``reference-stack/docker/build-base.sh`` then
+``build-images.sh``) and loads them, installs Istio, KEDA and kube-prometheus-stack with Helm,
+then the chart, and waits until every Deployment of the chart is ready.
 
 A spot interruption on kind is what the AWS node termination handler does on EKS, by hand:
 the notice (node annotation + ``spot-itn`` taint), cordon, drain in the background, and when the
@@ -52,6 +52,7 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[3]
 KIND_DIR = ROOT / "reference-stack" / "kind"
+BUILD_BASE = ROOT / "reference-stack" / "docker" / "build-base.sh"
 BUILD_IMAGES = ROOT / "reference-stack" / "docker" / "build-images.sh"
 NOTICE_ANNOTATION = "msai.dev/spot-interruption-notice"
 #: What kind lacks that the chart would render by default: the VPA and Argo Workflows CRDs
@@ -248,12 +249,15 @@ def kind_up(
         run([*cmd, "--wait", "120s"])
     images = _images()
     if build:
-        if not BUILD_IMAGES.is_file():
-            raise PlatformError(f"{BUILD_IMAGES} is missing: cannot build the images")
-        run([str(BUILD_IMAGES)])
+        for script in (BUILD_BASE, BUILD_IMAGES):
+            if not script.is_file():
+                raise PlatformError(f"{script} is missing: cannot build the images")
+        tag = images[0].rsplit(":", 1)[1]
+        # the base (debootstrap; skipped when it exists), then every image at the chart's tag
+        run(["env", f"DOCKER={docker}", str(BUILD_BASE)])
+        run(["env", f"DOCKER={docker}", str(BUILD_IMAGES), "--tag", tag])
     for image in images:
         run([kind, "load", "docker-image", "--name", settings.cluster, image])  # no kubeconfig
-    del docker  # the build script finds docker itself; kept in the prerequisites
     for dep in DEPENDENCIES:
         cmd = [helm, "upgrade", "--install", dep.release, dep.chart, "--repo", dep.repo]
         cmd += ["-n", dep.namespace, "--create-namespace", "--kube-context", context, "--wait"]

@@ -26,7 +26,9 @@ chart is there already (a scenario then reuses it). ``down`` never deletes anyth
 cluster: it stops the port-forwards this process opened.
 
 ``revert`` needs only the Injection: a fresh platform in a later process can take a fault
-back. Reverting twice, or what is already gone (404), is fine.
+back. Reverting twice, or what is already gone (404), is fine. An Injection the fault ledger
+rebuilt from the plan (``undo.from_plan``: the harness died between inject and the ledger
+write) is reverted by kind and target alone.
 """
 
 from __future__ import annotations
