@@ -15,7 +15,9 @@ cluster's EDS file, so connections and in-flight requests on other endpoints are
 
 Faults: every route's fault filter reads runtime keys ``fault.<route>.delay.percent``,
 ``fault.<route>.delay.duration_ms``, ``fault.<route>.abort.percent`` and
-``fault.<route>.abort.http_status`` (percent values are per million, so 5.5% = 55000). They are
+``fault.<route>.abort.http_status``. Envoy reads a plain-integer runtime value for a fractional
+percent as a whole percent out of 100 (and anything above 100 as "always"), so percents are
+written as integers 0-100; a non-zero fraction rounds to at least 1 so it is never dropped. They are
 set through the admin ``/runtime_modify`` endpoint, so a fault takes effect on the next request
 without a config reload; the chart's ``mesh.fault`` block sets their static defaults.
 """
@@ -53,7 +55,6 @@ __all__ = [
     "write_lds",
 ]
 
-PER_MILLION = 10_000  # runtime percent values are numerators over a million: 1% = 10,000
 
 FAULT_KEYS = ("delay.percent", "delay.duration_ms", "abort.percent", "abort.http_status")
 
@@ -132,11 +133,18 @@ def fault_runtime(
         a_pct = percent if abort_status is not None else 0.0
         d_ms, status = delay_ms or 0.0, abort_status or 503
     return {
-        f"fault.{route}.delay.percent": round(d_pct * PER_MILLION),
+        f"fault.{route}.delay.percent": _runtime_percent(d_pct),
         f"fault.{route}.delay.duration_ms": round(d_ms),
-        f"fault.{route}.abort.percent": round(a_pct * PER_MILLION),
+        f"fault.{route}.abort.percent": _runtime_percent(a_pct),
         f"fault.{route}.abort.http_status": int(status),
     }
+
+
+def _runtime_percent(percent: float) -> int:
+    """A whole percent for Envoy's integer runtime form (see the module docstring)."""
+    if percent <= 0:
+        return 0
+    return min(100, max(1, round(percent)))
 
 
 def _route_fault(route: str) -> dict[str, Any]:
