@@ -55,7 +55,7 @@ def test_routes_carry_the_virtual_service(tmp_path: Path) -> None:
 
 def test_fault_runtime_values() -> None:
     on = envoy.fault_runtime("ner", abort_status=503, percent=5.5)
-    assert on["fault.ner.abort.percent"] == 55_000  # per million
+    assert on["fault.ner.abort.percent"] == 6  # whole percent (Envoy integer runtime form)
     assert on["fault.ner.delay.percent"] == 0
     off = envoy.fault_runtime("ner")
     assert all(v == 0 for k, v in off.items() if k.endswith("percent"))
@@ -65,7 +65,7 @@ def test_chart_fault_block_sets_static_defaults() -> None:
     v = load_stack(StackSpec(overrides={"mesh.fault.enabled": True, "mesh.fault.abort.percent": 5}))
     boot = yaml.safe_load(envoy.bootstrap(Path("/x"), 1, v.mesh, ["ner"]))
     static = boot["layered_runtime"]["layers"][0]["static_layer"]
-    assert static["fault.ner.abort.percent"] == 50_000
+    assert static["fault.ner.abort.percent"] == 5
     assert static["fault.ner.delay.duration_ms"] == 200
 
 
