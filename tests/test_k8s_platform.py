@@ -15,7 +15,7 @@ import pytest
 import yaml
 from k8s_support import obj, platform_for, seed
 
-from harness.errors import ConfigError, FaultError, Unsupported
+from harness.errors import ConfigError, FaultError, PlatformError, Unsupported
 from harness.platform.base import Injection, StackSpec
 from harness.platform.kubernetes.helm import CHART_DIR
 from harness.platform.kubernetes.platform import MERGE_PATCH
@@ -397,21 +397,24 @@ async def test_port_forward_command_names_the_service_and_context() -> None:
         p.port_forward_command("prometheus", 1)
 
 
-async def test_up_installs_the_stack_with_helm_and_waits_ready(kmock: Any) -> None:
+async def test_up_installs_the_stack_with_helm_and_waits_ready(kmock: Any, tmp_path: Path) -> None:
     seed(kmock)
+    helm = tmp_path / "helm"
+    helm.write_text("#!/bin/sh\nexit 0\n")
+    helm.chmod(0o755)
     seen: list[tuple[list[str], Any]] = []
 
     def run(cmd: list[str]) -> None:
         values = yaml.safe_load(Path(cmd[cmd.index("-f") + 1]).read_text())
         seen.append((cmd, values))
 
-    p = platform_for(kmock, context="kind-msai")
+    p = platform_for(kmock, context="kind-msai", helm=str(helm))
     p._run = run
     assert await in_thread(p.running)
     spec = StackSpec(profile="minimal", overrides={"ner.replicas": 2})
     await in_thread(p.up, spec)
     ((cmd, values),) = seen
-    assert cmd[:5] == ["helm", "upgrade", "--install", "modelserve", str(CHART_DIR)]
+    assert cmd[:5] == [str(helm), "upgrade", "--install", "modelserve", str(CHART_DIR)]
     assert cmd[cmd.index("--kube-context") + 1] == "kind-msai"
     assert "--wait" in cmd
     assert values == {
@@ -495,3 +498,10 @@ async def test_a_partition_failing_midway_is_taken_back(kmock: Any) -> None:
     for name in created:
         ns = "ai-models" if name.endswith("-ner") else "pipeline-orchestrator"
         assert find(kmock, "networkpolicies", ns, name) is None
+
+
+async def test_up_without_helm_says_how_to_get_it(kmock: Any) -> None:
+    seed(kmock)
+    p = platform_for(kmock, helm="/nonexistent/helm")
+    with pytest.raises(PlatformError, match=r"helm not found.*helm\.sh"):
+        await in_thread(p.up, StackSpec())

@@ -234,7 +234,20 @@ class KubernetesPlatform:
         from harness.platform.kubernetes.helm import chart_values, upgrade_command
 
         values = chart_values(stack, self.extra_values)
-        helm = shutil.which(self.settings.helm) or self.settings.helm
+        try:
+            self.call(self.core.list_node, limit=1)
+        except Exception as exc:
+            hint = "create it with `msai kind up`" if self.name == "kind" else "check the context"
+            raise PlatformError(
+                f"{self.name}: no cluster answers at kube context "
+                f"{self.settings.context or '(current)'}: {exc}; {hint}"
+            ) from exc
+        helm = shutil.which(self.settings.helm)
+        if helm is None:
+            raise PlatformError(
+                f"helm not found ({self.settings.helm!r}): it installs the chart for a scenario; "
+                "https://helm.sh/docs/intro/install/ (or MSAI_K8S_HELM=path)"
+            )
         with tempfile.TemporaryDirectory(prefix="msai-helm-") as tmp:
             path = Path(tmp) / "values.yaml"
             path.write_text(yaml.safe_dump(values))
