@@ -245,6 +245,16 @@ def test_mesh_abort_and_revert_from_another_process(stack: Stack) -> None:
     later.revert(inj)  # idempotent
 
 
+def test_partial_abort_hits_about_that_share(stack: Stack) -> None:
+    inj = stack.p.mesh_fault("ner", abort_status=418, percent=30)
+    try:
+        codes = collections.Counter(_get(stack.url("ner") + "/x")[0] for _ in range(300))
+    finally:
+        stack.p.revert(inj)
+    assert 45 <= codes[418] <= 135, codes  # 30% of 300 = 90, wide bounds
+    assert codes[200] == 300 - codes[418]
+
+
 def test_overlapping_mesh_faults_stack(stack: Stack) -> None:
     first = stack.p.mesh_fault("ner", abort_status=418, percent=100)
     second = stack.p.mesh_fault("ner", abort_status=429, percent=100)
