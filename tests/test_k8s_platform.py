@@ -65,6 +65,13 @@ async def test_observation_reads_the_charts_objects(kmock: Any) -> None:
     assert eps["ner"].url == "http://gateway.test/ner"
     assert p.prometheus_url == "http://prometheus.test"
     assert mutations(kmock) == []  # observing writes nothing
+    # the servers filter (label and field selectors), not only the client
+    queries = {(r.url.path, r.params.get("labelSelector")) for r in kmock}
+    assert ("/api/v1/namespaces/ai-models/pods", "app.kubernetes.io/name=ner") in queries
+    assert (
+        "/apis/apps/v1/namespaces/ai-models/deployments",
+        "app.kubernetes.io/part-of=modelserve",
+    ) in queries
 
 
 async def test_scale_status_reads_deployments_hpa_and_scaledobject(kmock: Any) -> None:
@@ -150,6 +157,7 @@ async def test_drain_cordons_evicts_and_revert_uncordons_from_json(kmock: Any) -
             },
         ),
     ]
+    assert any(r.params.get("fieldSelector") == "spec.nodeName=spot-a" for r in kmock)
     assert obj(kmock, "v1/nodes", None, "spot-a")["spec"]["unschedulable"] is True
     assert find(kmock, "pods", "ai-models", "ner-1") is None
     assert find(kmock, "pods", "ai-models", "vision-1") is None
