@@ -513,3 +513,42 @@ async def test_up_without_helm_says_how_to_get_it(kmock: Any) -> None:
     p = platform_for(kmock, helm="/nonexistent/helm")
     with pytest.raises(PlatformError, match=r"helm not found.*helm\.sh"):
         await in_thread(p.up, StackSpec())
+
+
+FORWARD_SHIM = """#!{python}
+import os, sys
+args = sys.argv[1:]
+if os.environ.get("SHIM_FAIL"):
+    sys.exit("error: services \\"nope\\" not found")
+local = next(a for a in args if ":" in a and a.split(":")[0].isdigit()).split(":")[0]
+os.execv(sys.executable, [sys.executable, "-m", "http.server", local, "--bind", "127.0.0.1"])
+"""
+
+
+async def test_prometheus_is_port_forwarded_and_down_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import httpx
+    import psutil
+
+    from harness.platform.kubernetes.platform import KubernetesPlatform
+    from harness.platform.kubernetes.settings import KubernetesSettings
+
+    shim = tmp_path / "kubectl"
+    shim.write_text(FORWARD_SHIM.format(python=sys.executable))
+    shim.chmod(0o755)
+    p = KubernetesPlatform("kind", api=object(), settings=KubernetesSettings(kubectl=str(shim)))
+    url = await in_thread(lambda: p.prometheus_url)
+    assert url.startswith("http://127.0.0.1:")
+    assert await in_thread(lambda: p.prometheus_url) == url  # one forward, reused
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url + "/")).status_code == 200
+    (proc, _) = p._forwards["monitoring/kube-prometheus-stack-prometheus:9090"]
+    pid = proc.pid
+    p.down()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    monkeypatch.setenv("SHIM_FAIL", "1")
+    with pytest.raises(PlatformError, match=r"port-forward to monitoring/.*not found"):
+        await in_thread(lambda: p.alertmanager_url)

@@ -275,6 +275,8 @@ class KubernetesPlatform:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=5)
+            if proc.stderr is not None:
+                proc.stderr.close()
         self._forwards.clear()
 
     close = down
@@ -506,7 +508,10 @@ class KubernetesPlatform:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                err = ""
+                if proc.stderr is not None:
+                    err = proc.stderr.read().decode(errors="replace")
+                    proc.stderr.close()
                 raise PlatformError(f"kubectl port-forward to {target} exited: {err.strip()}")
             with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.5):
                 url = f"http://{LOOPBACK}:{port}"
@@ -515,6 +520,8 @@ class KubernetesPlatform:
             time.sleep(0.1)
         proc.kill()
         proc.wait(timeout=5)
+        if proc.stderr is not None:
+            proc.stderr.close()
         raise PlatformError(f"kubectl port-forward to {target} did not open in 15 s")
 
     # ------------------------------------------------------------------ faults
