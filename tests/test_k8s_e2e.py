@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.platform.base import StackSpec
 from harness.platform.kubernetes import KubernetesPlatform, get_platform, mesh
 from harness.platform.kubernetes.kind import (
     KindSpot,
@@ -60,12 +61,23 @@ def kind_platform(request: pytest.FixtureRequest) -> Iterator[KubernetesPlatform
     )
     kind_up(ks, k8s, create=False)
     platform = KubernetesPlatform("kind", settings=k8s, spot=KindSpot(ks))
+    # fixed size, as the fault scenarios run it: two replicas each, so a PodDisruptionBudget
+    # (minAvailable 1) lets a drain through and an idle HPA does not scale them away
+    platform.up(StackSpec(overrides=FIXED_SIZE))
     try:
         yield platform
     finally:
         platform.down()
         if not opt("keep_cluster"):
             cluster.delete()
+
+
+FIXED_SIZE = {
+    "ner.replicas": 2,
+    "vision.replicas": 2,
+    "ner.autoscaling.hpa.enabled": False,
+    "vision.autoscaling.hpa.enabled": False,
+}
 
 
 def ready_everywhere(p: KubernetesPlatform, timeout_s: float = 300) -> None:
@@ -87,8 +99,9 @@ def test_kind_kill_is_healed_by_the_deployment(kind_platform: KubernetesPlatform
 @pytest.mark.kind
 def test_kind_drain_moves_replicas_and_revert_uncordons(kind_platform: KubernetesPlatform) -> None:
     p = kind_platform
-    busy = [n for n in p.nodes() if n.replicas and n.schedulable]
-    node = busy[0].name
+    # the spot node: only model replicas (two of each) tolerate it, so the budgets allow it
+    spot = [n for n in p.nodes() if n.labels.get("capacity-type") == "spot" and n.replicas]
+    node = spot[0].name
     inj = p.drain(node)
     try:
         assert not {n.name: n for n in p.nodes()}[node].schedulable
