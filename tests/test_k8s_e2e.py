@@ -25,6 +25,7 @@ from harness.platform.base import StackSpec
 from harness.platform.kubernetes import KubernetesPlatform, get_platform, mesh
 from harness.platform.kubernetes.kind import (
     KindSpot,
+    chart_values_for_kind,
     cluster_config,
     kind_up,
     missing_prerequisites,
@@ -60,7 +61,9 @@ def kind_platform(request: pytest.FixtureRequest) -> Iterator[KubernetesPlatform
         k8s_settings(), kubeconfig=str(cluster.kubeconfig_path), context=f"kind-{ks.cluster}"
     )
     kind_up(ks, k8s, create=False)
-    platform = KubernetesPlatform("kind", settings=k8s, spot=KindSpot(ks))
+    platform = KubernetesPlatform(
+        "kind", settings=k8s, spot=KindSpot(ks), extra_values=chart_values_for_kind()
+    )
     # fixed size, as the fault scenarios run it: two replicas each, so a PodDisruptionBudget
     # (minAvailable 1) lets a drain through and an idle HPA does not scale them away
     platform.up(StackSpec(overrides=FIXED_SIZE))

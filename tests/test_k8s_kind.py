@@ -192,6 +192,8 @@ def test_get_platform_kind_uses_the_kind_config(monkeypatch: pytest.MonkeyPatch)
     assert p.settings.context == "kind-modelserve"  # reference-stack/kind names the cluster
     assert p.settings.gateway_url == "http://127.0.0.1:18080"  # its extraPortMappings
     assert isinstance(p.spot, KindSpot)
+    # a scenario's `up` keeps what kind lacks switched off, as `msai kind up` did
+    assert p.extra_values == {"vpa": {"enabled": False}, "argo": {"enabled": False}}
     assert cluster_config(KindSettings()).parts[-3:] == ("reference-stack", "kind", "cluster.yaml")
     monkeypatch.setenv("MSAI_K8S_GATEWAY_URL", "http://gw.example")
     monkeypatch.setenv("MSAI_KIND_CLUSTER", "other")

@@ -27,7 +27,12 @@ def get_platform(name: str) -> KubernetesPlatform:
     """The ``kind`` or ``eks`` platform, configured from the environment."""
     settings = k8s_settings()
     if name == "kind":
-        from harness.platform.kubernetes.kind import KindSpot, gateway_url, kind_context
+        from harness.platform.kubernetes.kind import (
+            KindSpot,
+            chart_values_for_kind,
+            gateway_url,
+            kind_context,
+        )
         from harness.platform.kubernetes.settings import kind_settings
 
         ks = kind_settings()
@@ -35,7 +40,9 @@ def get_platform(name: str) -> KubernetesPlatform:
             settings = dataclasses.replace(settings, context=kind_context(ks))
         if not settings.gateway_url:
             settings = dataclasses.replace(settings, gateway_url=gateway_url(ks))
-        return KubernetesPlatform("kind", settings=settings, spot=KindSpot(ks))
+        return KubernetesPlatform(
+            "kind", settings=settings, spot=KindSpot(ks), extra_values=chart_values_for_kind()
+        )
     if name == "eks":
         from harness.platform.kubernetes.eks import FisSpot, checked_target, load_outputs
         from harness.platform.kubernetes.settings import eks_settings

@@ -43,6 +43,7 @@ __all__ = [
     "DependencyChart",
     "KindSpot",
     "Prerequisite",
+    "chart_values_for_kind",
     "gateway_url",
     "kind_context",
     "kind_down",
@@ -133,6 +134,24 @@ DEPENDENCIES = (
         ("grafana.enabled=false",),
     ),
 )
+
+
+def chart_values_for_kind() -> dict[str, Any]:
+    """What the chart needs on kind under any stack (``Platform.up`` on kind): the chart's
+    ci/kind-values.yaml when there is one, else :data:`KIND_CHART_VALUES`."""
+    kind_values = CHART_DIR / "ci" / "kind-values.yaml"
+    if kind_values.is_file():
+        loaded = yaml.safe_load(kind_values.read_text()) or {}
+        return dict(loaded) if isinstance(loaded, dict) else {}
+    out: dict[str, Any] = {}
+    for pair in KIND_CHART_VALUES:
+        key, value = pair.split("=", 1)
+        node = out
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = {"true": True, "false": False}.get(value, value)
+    return out
 
 
 def kind_context(settings: KindSettings) -> str:
