@@ -148,7 +148,7 @@ def test_kind_spot_interruption_stops_the_node_and_revert_restarts_it(
         state = ""
         while time.monotonic() < deadline:
             state = subprocess.run(
-                ["docker", "inspect", "-f", "{{.State.Running}}", node],
+                ["docker", "inspect", "-f", "{{.State.Running}}", p.resolve_node(node)],
                 capture_output=True,
                 text=True,
                 check=False,

@@ -552,3 +552,35 @@ async def test_prometheus_is_port_forwarded_and_down_stops_it(
     monkeypatch.setenv("SHIM_FAIL", "1")
     with pytest.raises(PlatformError, match=r"port-forward to monitoring/.*not found"):
         await in_thread(lambda: p.alertmanager_url)
+
+
+async def test_nodes_go_by_their_values_name_where_labelled(kmock: Any) -> None:
+    seed(kmock)
+    # as reference-stack/kind labels its workers: modelserve.ai/node = the values.yaml name
+    kmock.objects["v1/nodes", None, "modelserve-worker4"] = {
+        "metadata": {
+            "name": "modelserve-worker4",
+            "labels": {"modelserve.ai/node": "gpu-a", "capacity-type": "on-demand"},
+        },
+        "spec": {},
+    }
+    kmock.objects["v1/pods", "ai-models", "ner-0"].patch(
+        {"spec": {"nodeName": "modelserve-worker4"}}
+    )
+    p = platform_for(kmock)
+    nodes = {n.name: n for n in await in_thread(p.nodes)}
+    assert nodes["gpu-a"].replicas == ["ner-0"]
+    assert "modelserve-worker4" not in nodes
+    ner = {r.name: r.node for r in await in_thread(p.replicas, "ner")}
+    assert ner["ner-0"] == "gpu-a"
+    before = len(list(kmock))
+    inj = await in_thread(p.drain, "gpu-a")
+    assert inj.target == "gpu-a"
+    assert inj.undo["node"] == "modelserve-worker4"
+    assert mutations(kmock, before)[0] == (
+        "PATCH",
+        "/api/v1/nodes/modelserve-worker4",
+        {"spec": {"unschedulable": True}},
+    )
+    await in_thread(platform_for(kmock).revert, reloaded(inj))
+    assert "unschedulable" not in obj(kmock, "v1/nodes", None, "modelserve-worker4")["spec"]

@@ -66,6 +66,9 @@ MERGE_PATCH = "application/merge-patch+json"
 PART_OF = "app.kubernetes.io/part-of"
 COMPONENT = "app.kubernetes.io/component"
 KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
+#: reference-stack/kind labels each worker with the values.yaml node it stands for: nodes are
+#: shown (and may be named) by it, as the local platform names them
+NODE_LABEL = "modelserve.ai/node"
 
 
 class SpotBackend(Protocol):
@@ -351,8 +354,24 @@ class KubernetesPlatform:
             "set MSAI_K8S_GATEWAY_URL"
         )
 
+    def node_names(self) -> dict[str, str]:
+        """Kubernetes node name -> the name shown (its ``modelserve.ai/node`` label, or itself)."""
+        out = {}
+        for n in self.call(self.core.list_node).get("items", []):
+            meta = n["metadata"]
+            out[meta["name"]] = (meta.get("labels") or {}).get(NODE_LABEL) or meta["name"]
+        return out
+
+    def resolve_node(self, node: str) -> str:
+        """The Kubernetes name of ``node``, given either name (unknown names pass through)."""
+        names = self.node_names()
+        if node in names:
+            return node
+        return next((k for k, shown in names.items() if shown == node), node)
+
     def replicas(self, service: str) -> list[Replica]:
         ns = self._service_ns(service)
+        shown = self.node_names()
         out = []
         for pod in self.pods_of(ns, {NAME_LABEL: service}):
             meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
@@ -366,7 +385,7 @@ class KubernetesPlatform:
             url = f"http://{ip}:{self.settings.container_port}" if ip else ""
             version = (meta.get("labels") or {}).get("version", "stable")
             node = spec.get("nodeName", "")
-            out.append(Replica(service, meta["name"], node, url, ready, version))
+            out.append(Replica(service, meta["name"], shown.get(node, node), url, ready, version))
         return sorted(out, key=lambda r: r.name)
 
     def nodes(self) -> list[Node]:
@@ -381,7 +400,8 @@ class KubernetesPlatform:
             name = n["metadata"]["name"]
             schedulable = not n.get("spec", {}).get("unschedulable", False)
             labels = dict(n["metadata"].get("labels") or {})
-            out.append(Node(name, labels, schedulable, sorted(pods_on.get(name, []))))
+            shown = labels.get(NODE_LABEL) or name
+            out.append(Node(shown, labels, schedulable, sorted(pods_on.get(name, []))))
         return out
 
     def scale_status(self, service: str) -> ScaleStatus:
@@ -612,6 +632,7 @@ class KubernetesPlatform:
         return [f"{ns}/{name}" for ns, name in left]
 
     def drain(self, node: str) -> Injection:
+        shown, node = node, self.resolve_node(node)
         was = self.cordon(node)
         deadline = time.monotonic() + self.settings.drain_timeout_s
         try:
@@ -627,7 +648,7 @@ class KubernetesPlatform:
                 f"drain of {node} gave up after {self.settings.drain_timeout_s:g}s: "
                 f"PodDisruptionBudgets still block {left}; node uncordoned"
             )
-        return self._injection("drain", node, {}, {"node": node, "was_unschedulable": was})
+        return self._injection("drain", shown, {}, {"node": node, "was_unschedulable": was})
 
     def drain_in_background(self, node: str, deadline: float) -> threading.Thread:
         """Evict the node's pods in a thread (a termination handler's drain)."""
@@ -646,7 +667,7 @@ class KubernetesPlatform:
             raise Unsupported(self.name, "interrupt a spot node", "no spot backend configured")
         if notice_s < 0:
             raise ConfigError(f"notice must be >= 0, got {notice_s}", field="notice")
-        undo = self.spot.interrupt(self, node, notice_s)
+        undo = self.spot.interrupt(self, self.resolve_node(node), notice_s)
         return self._injection("spot_interrupt", node, {"notice_s": notice_s}, undo)
 
     def mesh_fault(
@@ -786,11 +807,11 @@ class KubernetesPlatform:
         targets = [str(t) for t in injection.undo.get("targets") or [injection.target]]
         kind = injection.kind
         if kind == "drain":
-            self.uncordon(targets[0])
+            self.uncordon(self.resolve_node(targets[0]))
         elif kind == "spot_interrupt":
             if self.spot is None:
                 raise Unsupported(self.name, "revert a spot interruption", "no spot backend")
-            self.spot.revert_from_plan(self, targets[0])
+            self.spot.revert_from_plan(self, self.resolve_node(targets[0]))
         elif kind == "mesh_fault":
             mesh.clear(self, targets[0])
         elif kind == "outage" and injection.params.get("mode", "stop") == "stop":
