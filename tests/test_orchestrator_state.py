@@ -95,6 +95,11 @@ def test_unknown_run_and_listing(redis_url: str) -> None:
         assert [r.id for r in await s.list_runs(limit=10)] == ["l2", "l1", "l0"]
         assert [r.id for r in await s.list_runs(limit=10, pipeline="p")] == ["l1", "l0"]
         assert await s.list_runs(limit=10, status="failed") == []
+        await s.redis.delete("orch:run:l1")  # as if its TTL passed
+        assert [r.id for r in await s.list_runs(limit=10)] == ["l2", "l0"]
+        assert await s.redis.zscore("orch:runs", "l1") is None  # dropped from the index
+        got = await s.get_runs(["l0", "l1", "l2"], with_steps=False)
+        assert sorted(got) == ["l0", "l2"]
 
     run(redis_url, body)
 

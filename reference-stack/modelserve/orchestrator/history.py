@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from modelserve.orchestrator.errors import RunNotFound, StateUnavailable
+from modelserve.orchestrator.errors import StateUnavailable
 from modelserve.orchestrator.state import StateStore
 
 __all__ = ["SCHEMA", "HistoryWriter", "shrink"]
@@ -80,22 +80,20 @@ class HistoryWriter:
             self._conn = None
 
     async def flush(self, limit: int = 200) -> int:
-        """Write waiting finished runs; returns how many rows were written."""
-        written = 0
-        for run_id in await self.store.history_peek(limit):
-            try:
-                rec = await self.store.get_run(run_id)
-            except RunNotFound:  # expired from Redis before PostgreSQL came back
-                await self.store.history_done(run_id)
-                continue
+        """Write waiting finished runs (one Redis read, one transaction, one Redis delete for
+        the whole batch); returns how many rows were written."""
+        ids = await self.store.history_peek(limit)
+        if not ids:
+            return 0
+        records = await self.store.get_runs(ids)
+        rows = []
+        for rec in records.values():
             steps = {
                 name: {k: v for k, v in view.items() if k != "result"}
                 for name, view in (rec.steps or {}).items()
             }
             finished = rec.finished or rec.created
-            conn = await self._connection()
-            await conn.execute(
-                _INSERT,
+            rows.append(
                 (
                     rec.id,
                     rec.pipeline,
@@ -110,12 +108,16 @@ class HistoryWriter:
                     Jsonb(rec.error),
                     Jsonb(steps),
                     self.replica_id,
-                ),
+                )
             )
-            await self.store.history_done(run_id)
-            written += 1
-        self.written += written
-        return written
+        if rows:
+            conn = await self._connection()
+            async with conn.transaction(), conn.cursor() as cur:
+                await cur.executemany(_INSERT, rows)
+        # Ids whose run expired from Redis before PostgreSQL came back are dropped too.
+        await self.store.history_done(*ids)
+        self.written += len(rows)
+        return len(rows)
 
     async def record_model(self, service: str, meta: dict[str, Any]) -> None:
         """Upsert one model's OIP metadata (name, versions, platform)."""

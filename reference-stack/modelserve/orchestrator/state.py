@@ -355,16 +355,39 @@ class StateStore:
             raise self._unavailable(exc) from exc
 
     async def get_run(self, run_id: str, *, with_steps: bool = True) -> RunRecord:
+        found = await self.get_runs([run_id], with_steps=with_steps)
+        if run_id not in found:
+            raise RunNotFound(f"no run {run_id!r} (unknown, or expired from Redis)", field="id")
+        return found[run_id]
+
+    async def get_runs(
+        self, run_ids: list[str], *, with_steps: bool = True
+    ) -> dict[str, RunRecord]:
+        """Several runs in one round trip; ids that do not exist (expired) are left out."""
         try:
             async with self.redis.pipeline(transaction=False) as p:
-                p.hgetall(self._k("run", run_id))
-                p.hgetall(self._k("steps", run_id))
-                p.hgetall(self._k("results", run_id))
-                raw, steps, results = await p.execute()
+                for run_id in run_ids:
+                    p.hgetall(self._k("run", run_id))
+                    p.hgetall(self._k("steps", run_id))
+                    p.hgetall(self._k("results", run_id))
+                replies = await p.execute()
         except (RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
-        if not raw:
-            raise RunNotFound(f"no run {run_id!r} (unknown, or expired from Redis)", field="id")
+        out: dict[str, RunRecord] = {}
+        for i, run_id in enumerate(run_ids):
+            raw, steps, results = replies[3 * i : 3 * i + 3]
+            if raw:
+                out[run_id] = self._record(run_id, raw, steps, results, with_steps)
+        return out
+
+    @staticmethod
+    def _record(
+        run_id: str,
+        raw: dict[str, str],
+        steps: dict[str, str],
+        results: dict[str, str],
+        with_steps: bool,
+    ) -> RunRecord:
         step_view: dict[str, dict[str, Any]] | None = None
         if with_steps:
             step_view = {}
@@ -400,19 +423,20 @@ class StateStore:
             ids = await self.redis.zrevrange(self._k("runs"), 0, max(limit * 4, limit) - 1)
         except (RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
-        out: list[RunRecord] = []
-        for run_id in ids:
+        wanted = [str(i) for i in ids]
+        found = await self.get_runs(wanted, with_steps=False)
+        gone = [i for i in wanted if i not in found]
+        if gone:
             try:
-                rec = await self.get_run(str(run_id), with_steps=False)
-            except RunNotFound:
-                await self.redis.zrem(self._k("runs"), str(run_id))
-                continue
-            if (pipeline and rec.pipeline != pipeline) or (status and rec.status != status):
-                continue
-            out.append(rec)
-            if len(out) >= limit:
-                break
-        return out
+                await self.redis.zrem(self._k("runs"), *gone)
+            except (RedisError, OSError) as exc:
+                raise self._unavailable(exc) from exc
+        out = [
+            rec
+            for rec in (found[i] for i in wanted if i in found)
+            if not (pipeline and rec.pipeline != pipeline) and not (status and rec.status != status)
+        ]
+        return out[:limit]
 
     async def history_peek(self, limit: int = 50) -> list[str]:
         try:
@@ -420,8 +444,12 @@ class StateStore:
         except (RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
 
-    async def history_done(self, run_id: str) -> None:
+    async def history_done(self, *run_ids: str) -> None:
+        """Drop ids from the history outbox once their rows are committed."""
         try:
-            await self.redis.lrem(self._k("history"), 1, run_id)
+            async with self.redis.pipeline(transaction=False) as p:
+                for run_id in run_ids:
+                    p.lrem(self._k("history"), 1, run_id)
+                await p.execute()
         except (RedisError, OSError) as exc:
             raise self._unavailable(exc) from exc
