@@ -234,6 +234,28 @@ def test_circuit_breaker_sheds_a_burst(stack: Stack) -> None:
     assert overflow >= 10
 
 
+def test_a_rollback_alert_shifts_the_canary_back(stack: Stack) -> None:
+    port = stack.p.state()["ports"]["control"]
+    alert = {
+        "status": "firing",
+        "labels": {
+            "alertname": "CanaryHighErrorRatio",
+            "service": "ner",
+            "action": "rollback-canary",
+        },
+    }
+    body = json.dumps({"version": "4", "status": "firing", "alerts": [alert]}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/webhook/webhook", data=body)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+        assert stack.p.state()["canary_weights"]["ner"] == 0
+        assert any(e["kind"] == "canary_rollback" for e in stack.p.events())
+    finally:
+        stack.p.set_canary_weight("ner", 50)
+    assert "canary_rollback" in stack.p.features
+
+
 def test_mesh_abort_and_revert_from_another_process(stack: Stack) -> None:
     inj = stack.p.mesh_fault("ner", abort_status=418, percent=100)
     assert _get(stack.url("ner") + "/x")[0] == 418

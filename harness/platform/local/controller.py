@@ -842,6 +842,26 @@ class Controller:
         self.event("canary_weight", service=service, from_weight=old, to_weight=weight)
         return old
 
+    def act_on_alerts(self, payload: dict[str, Any]) -> None:
+        """Automatic canary rollback, as Flagger / Argo Rollouts do from an analysis: a firing
+        alert labelled ``action: rollback-canary`` (CanaryHighErrorRatio in the monitoring
+        rules) shifts that service's canary weight to 0."""
+        for alert in payload.get("alerts", []):
+            labels = alert.get("labels") or {}
+            service = labels.get("service", "")
+            if (
+                alert.get("status") == "firing"
+                and labels.get("action") == "rollback-canary"
+                and self.weights.get(service, 0) > 0
+            ):
+                old = self.set_canary_weight(service, 0)
+                self.event(
+                    "canary_rollback",
+                    service=service,
+                    alert=labels.get("alertname", ""),
+                    from_weight=old,
+                )
+
     def _node(self, node: str) -> NodeState:
         if node not in self.nodes:
             raise FaultError(f"unknown node {node!r}; nodes: {', '.join(self.nodes)}")
@@ -1375,6 +1395,7 @@ def _serve_api(ctl: Controller, done: threading.Event) -> ThreadingHTTPServer:
                     n = ctl.alerts.record(receiver, body)
                 except ValueError as exc:
                     return self._reply(400, {"error": str(exc), "type": "ConfigError"})
+                ctl.act_on_alerts(body)
                 return self._reply(200, {"recorded": n})
             if self.path == "/shutdown":
                 self._reply(200, {"ok": True})

@@ -49,6 +49,18 @@ class LocalPlatform:
     """Every component a real process on this machine (see ``harness.platform.local``)."""
 
     name = "local"
+    # What scenarios may require of this backend (harness.gameday checks ``requires``).
+    features = frozenset(
+        {
+            "canary_rollback",
+            "spot_notices",
+            "rebalance_notices",
+            "scale_to_zero",
+            "backup:postgresql",
+            "backup:redis",
+            "backup:s3",
+        }
+    )
 
     def __init__(self, home: Path | None = None, *, tied: bool = False) -> None:
         """``home``: state folder (default ``<MSAI_HOME>/local``). ``tied``: the stack stops by
