@@ -43,17 +43,50 @@ def test_concurrent_requests_share_forward_passes() -> None:
 
 
 def test_pass_time_budget_keeps_batches_small_when_items_are_costly() -> None:
-    # 10 ms per item, 30 ms budget: after the first pass batches hold at most 3 items.
+    # 10 ms per item, 30 ms budget, arrivals every 15 ms (no backlog): at most 3 per pass.
     model = FakeModel(FakeSettings(batch_cost_ms=0, item_cost_ms=10))
-    b, _ = _batcher(model, max_batch_size=16, max_queue_delay_s=0.005, max_batch_s=0.03)
+    b, _ = _batcher(model, max_batch_size=16, max_queue_delay_s=0.02, max_batch_s=0.03)
 
     async def main() -> None:
-        await asyncio.gather(*(b.submit([f"{i}"], 10.0) for i in range(24)))
+        tasks = []
+        for i in range(20):
+            tasks.append(asyncio.ensure_future(b.submit([f"{i}"], 10.0)))
+            await asyncio.sleep(0.015)
+        await asyncio.gather(*tasks)
 
     asyncio.run(main())
     assert max(model.batches[1:]) <= 3
     assert 2 <= b.batch_limit <= 3  # sleeps overshoot a little
     b.stop(1.0)
+
+
+def test_a_backlog_is_drained_at_full_batch_size_despite_the_budget() -> None:
+    gate = threading.Event()
+    sizes: list[int] = []
+
+    class Costly:
+        def predict(self, batch: Sequence[str]) -> list[str]:
+            gate.wait(5)
+            time.sleep(0.01 * len(batch))  # 10 ms per item: the budget allows 2
+            sizes.append(len(batch))
+            return list(batch)
+
+    b, _ = _batcher(Costly(), max_batch_size=8, max_queue_delay_s=0.001, max_batch_s=0.02)
+
+    async def main() -> None:
+        gate.set()
+        await b.submit(["warm"], 10.0)  # learn ~10 ms per item
+        gate.clear()
+        first = asyncio.ensure_future(b.submit(["blocker"], 10.0))
+        await asyncio.sleep(0.05)  # the blocker holds the thread; a backlog builds
+        rest = [asyncio.ensure_future(b.submit([f"{i}"], 10.0)) for i in range(16)]
+        await asyncio.sleep(0.01)
+        gate.set()
+        await asyncio.gather(first, *rest)
+
+    asyncio.run(main())
+    assert b.batch_limit <= 2
+    assert max(sizes[2:]) == 8  # the backlog went through in full batches
 
 
 def test_cheap_items_keep_the_full_batch_under_the_budget() -> None:

@@ -14,8 +14,9 @@ retried one at a time so only the bad one fails.
 An optional pass-time budget (``max_batch_s``, off by default) caps the batch further at
 the size whose predicted forward pass fits it (per-item time learned as it runs): on a GPU,
 where an item costs microseconds, batches stay large; on a CPU, where a BERT item costs
-~10 ms, a batch of 16 holds every member for 160 ms+ for little throughput gain. It trusts
-wall-clock pass times, so on a contended CPU it shrinks batches as the backlog grows.
+~10 ms, a batch of 16 holds every member for 160 ms+ for little throughput gain. With a
+backlog (more than twice the capped size queued) batches go back to full size: the budget is
+for latency at moderate load, never a throughput limit under overload.
 
 One thread, not a pool: on a few cores a thread per request oversubscribes the CPU and the
 model's own intra-op threads already use every core (FIELD-NOTES, micro-batching).
@@ -223,6 +224,10 @@ class Batcher(Generic[In, Out]):
                 if left <= 0:
                     break
                 self._cond.wait(left)
+            if len(self._queue) > 2 * limit:
+                # A backlog: the budget would only add passes (and, on a contended CPU where
+                # passes look slow, shrink batches as the backlog grows). Drain at full size.
+                limit = s.max_batch_size
             batch: list[_Item[In]] = []
             while self._queue and len(batch) < limit:
                 batch.append(self._queue.popleft())
