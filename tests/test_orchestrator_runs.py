@@ -279,3 +279,32 @@ def test_pipelines_listing(orch: OrchestratorThread) -> None:
     assert set(names) == set(ALL)
     assert names["sw"]["steps"][1]["switch"]["by"] == "$steps.classify.label"
     assert all(p["available"] for p in names.values())
+
+
+def test_any_json_body_gets_a_clear_answer_never_a_500(
+    orch: OrchestratorThread, steps: StepServiceThread
+) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(["input", "timeout_s", "text", "x"]), inner, max_size=3
+            )
+        ),
+        max_leaves=8,
+    )
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(body=json_values)
+    def check(body: object) -> None:
+        r = orch.client.post("/v1/pipelines/seq/run", json=body)
+        assert r.status_code in (200, 400, 504), r.text  # 504: a timeout_s too short
+        if r.status_code != 200:
+            assert r.json()["field"]
+            assert r.json()["error"]
+
+    check()
