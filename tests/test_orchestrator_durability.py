@@ -128,15 +128,17 @@ def test_sigterm_drains_and_exits_zero(
         "MSAI_ORCH_REDIS_URL": redis_url,
         "MSAI_ORCH_SERVICES": f"svc={steps.url}",
         "MSAI_ORCH_PIPELINES_DIR": str(tmp_path / "pipes"),
-        "MSAI_ORCH_DRAIN_DELAY_S": "0.6",
+        "MSAI_ORCH_DRAIN_DELAY_S": "2",
         "MSAI_ORCH_DRAIN_DEADLINE_S": "10",
         "MSAI_ORCH_MODELS_DIR": str(tmp_path / "no-models"),
     }
     with OrchestratorProcess(env, tmp_path / "o.log") as o:
         run_id = httpx.post(f"{o.url}/v1/pipelines/abc/runs", json={"input": {"n": 1}}).json()["id"]
         o.signal(signal.SIGTERM)
-        time.sleep(0.2)
-        ready = httpx.get(f"{o.url}/v2/health/ready")
+        end = time.monotonic() + 1.5  # within the drain delay (2 s): still serving
+        while (ready := httpx.get(f"{o.url}/v2/health/ready")).status_code == 200:
+            assert time.monotonic() < end, "readiness did not turn false after SIGTERM"
+            time.sleep(0.02)
         assert ready.status_code == 503
         assert ready.json()["state"] == "draining"
         assert httpx.get(f"{o.url}/v2/health/live").status_code == 200  # still serving

@@ -121,14 +121,15 @@ def test_sequence_maps_outputs_to_inputs(
 
 def test_parallel_branches_run_at_once(orch: OrchestratorThread, steps: StepServiceThread) -> None:
     behave(steps, left={"latency_ms": 300}, right={"latency_ms": 300})
-    t0 = time.perf_counter()
     r = orch.client.post("/v1/pipelines/par/run", json={"input": {"x": 7}})
-    elapsed = time.perf_counter() - t0
     assert r.status_code == 200, r.text
     assert r.json()["result"]["join"]["input"] == {"l": 7, "r": 7}
-    assert elapsed < 0.55, f"branches ran one after the other ({elapsed:.3f}s)"
-    # critical path counts the slower branch once, not both
-    assert 300 <= r.json()["timing"]["steps_ms"] < 550
+    arrived = {c["route"]: c["t"] for c in calls(steps)["calls"]}
+    # one after the other, the second would arrive >= 300 ms after the first
+    assert abs(arrived["left"] - arrived["right"]) < 0.15
+    timing = r.json()["timing"]
+    # the critical path counts the slower branch once, not both
+    assert timing["steps_ms"] < timing["step_ms"]["left"] + timing["step_ms"]["right"]
 
 
 @pytest.mark.parametrize(
@@ -211,7 +212,8 @@ def test_deadline_bounds_every_step(orch: OrchestratorThread, steps: StepService
     assert r.status_code == 504, r.text
     seen = calls(steps)["calls"]
     assert int(seen[0]["deadline_ms"]) <= 500
-    assert int(seen[1]["deadline_ms"]) <= 150  # what was left, not the step's 5 s
+    if len(seen) > 1:  # on a slow machine the deadline may pass before b is even sent
+        assert int(seen[1]["deadline_ms"]) <= 150  # what was left, not the step's 5 s
 
 
 def test_async_run_and_listing(orch: OrchestratorThread, steps: StepServiceThread) -> None:
