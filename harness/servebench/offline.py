@@ -13,7 +13,8 @@ prints ``{"raw_items_s", "predict_items_s", "flops_per_item", "device", ...}``:
 - ``*_cpu_s``: the same per CPU second of the process (on a shared machine the fair
   comparison: what one CPU second buys, whoever else runs);
 - ``flops_per_item``: from PyTorch's FlopCounterMode over the same checkpoint and feeds
-  (matmuls and convolutions; None when it cannot be counted).
+  (matmuls and convolutions; token inputs counted at their real, unpadded length; None when
+  it cannot be counted).
 """
 
 from __future__ import annotations
@@ -74,11 +75,23 @@ def _flops(model: Any, feeds: dict[str, Any], batch: int) -> float | None:
         import transformers
 
         net = getattr(transformers, arch).from_pretrained(model_dir).eval()
-        args = {k: torch.from_numpy(v) for k, v in feeds.items()}
-        counter = FlopCounterMode(display=False)
-        with torch.inference_mode(), counter:
-            net(**args)
-        return float(counter.get_total_flops()) / batch
+        mask = feeds.get("attention_mask")
+        if mask is None:  # fixed-size inputs (images): the batch's count, shared out
+            counter = FlopCounterMode(display=False)
+            with torch.inference_mode(), counter:
+                net(**{k: torch.from_numpy(v) for k, v in feeds.items()})
+            return float(counter.get_total_flops()) / batch
+        # Token inputs: count each item at its real length. ORT's fused attention skips the
+        # padding, so FLOPs of the padded batch would overstate the work (past the core's peak).
+        total = 0.0
+        for i in range(mask.shape[0]):
+            length = int(mask[i].sum())
+            one = {k: torch.from_numpy(v[i : i + 1, :length].copy()) for k, v in feeds.items()}
+            counter = FlopCounterMode(display=False)
+            with torch.inference_mode(), counter:
+                net(**one)
+            total += float(counter.get_total_flops())
+        return total / float(mask.shape[0])
     except Exception as exc:  # counting is a nicety; never fail the benchmark on it
         print(f"flop count unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
