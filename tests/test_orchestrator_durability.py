@@ -123,7 +123,7 @@ def test_sigterm_drains_and_exits_zero(
 ) -> None:
     (tmp_path / "pipes").mkdir()
     (tmp_path / "pipes" / "abc.yaml").write_text(PIPE_YAML)
-    behave(steps, b={"latency_ms": 1200})
+    behave(steps, b={"latency_ms": 3000})  # still running when the 2 s drain delay ends
     env = {
         "MSAI_ORCH_REDIS_URL": redis_url,
         "MSAI_ORCH_SERVICES": f"svc={steps.url}",
