@@ -17,8 +17,8 @@ CONFIG: dict[str, Any] = {
     "max_length": 64,
     "epochs": 300,
     "lr": 0.05,
-    "weight_decay": 0.0,
-    "scale": 10.0,
+    "weight_decay": 0.001,
+    "scale": 5.0,
 }
 _RECIPE = TextRecipe(NAME, CONFIG)
 
