@@ -163,9 +163,8 @@ class OrchestratorApp:
             left_s = max(0.5, self.settings.drain_deadline_s - spent)
             finished, left = await self.engine.stop(left_s)
             log.info("stopped", extra={"drained": finished, "left_to_other_replicas": left})
-        if self.history is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.history.flush(), timeout=2.0)
+        # No final history flush: the outbox is in Redis, and this replica (restarted) or any
+        # other writes it; a flush racing a PostgreSQL outage could only delay the exit.
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

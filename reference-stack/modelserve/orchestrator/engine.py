@@ -250,7 +250,10 @@ class Engine:
                     try:
                         claim = await self.store.claim_run(run_id, self.owner, self.lease_ms)
                         break
-                    except StateUnavailable:
+                    except StateUnavailable as again:
+                        task = asyncio.current_task()
+                        if task is not None and task.cancelling():  # shutdown: stop waiting
+                            raise asyncio.CancelledError from again
                         continue
                 if claim != "ok":
                     log.info("run %s: after the outage it is %s here; leaving it", run_id, claim)

@@ -155,7 +155,8 @@ class HistoryWriter:
         return rows
 
     async def run(self, wakeup: asyncio.Event, interval_s: float) -> None:
-        """Flush whenever a run finishes (``wakeup``) or every ``interval_s``; never raises."""
+        """Flush whenever a run finishes (``wakeup``) or every ``interval_s`` until cancelled;
+        a PostgreSQL or Redis error is logged and retried, never raised."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=interval_s)
@@ -163,5 +164,10 @@ class HistoryWriter:
             try:
                 await self.flush()
             except (psycopg.Error, OSError, StateUnavailable) as exc:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # psycopg can turn a cancelled connect into OperationalError: stop anyway,
+                    # or shutdown would wait on this loop for ever.
+                    raise asyncio.CancelledError from exc
                 log.warning("history not written yet (will retry): %s", exc)
                 await self.close()
