@@ -119,6 +119,7 @@ class OrchestratorThread:
 
 
 def settings_for(redis_url: str, services: dict[str, str], **kw: Any) -> OrchestratorSettings:
+    kw.setdefault("drain_deadline_s", 5.0)  # a test's leftover run must not hold the exit
     return load_orchestrator_settings(
         port=free_port(), redis_url=redis_url, services=services, **kw
     )
