@@ -61,6 +61,8 @@ class ProbeResult:
 
     ok: bool
     detail: str
+    # what the fault measured (name, value, unit, labels): ``measurement`` events for gates
+    measurements: list[dict[str, Any]] = field(default_factory=list)
 
 
 @runtime_checkable

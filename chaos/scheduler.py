@@ -297,6 +297,8 @@ class FaultScheduler:
             try:
                 result = fault.probe(plan, self.platform, injections)
                 outcome.probe = ("ok: " if result.ok else "not observed: ") + result.detail
+                for m in result.measurements:
+                    self._emit("measurement", fault_id=lentry.id, **m)
             except Exception as exc:
                 outcome.probe = f"probe failed: {type(exc).__name__}: {exc}"
             self._emit("note", message=f"{entry.label} probe {outcome.probe}", fault_id=lentry.id)

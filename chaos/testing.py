@@ -368,6 +368,18 @@ class FakePlatform:
                 raise PlatformError(f"no backup {backup_id!r}")
             st["data"][store] = st["backups"][backup_id]
 
+    def read_data(self, store: Store) -> Any:
+        """A store's contents (a JSON value; ``"v1"`` after up): what a test client reads."""
+        with self._op("read_data", store=store) as st:
+            self._need_up(st)
+            return json.loads(json.dumps(st["data"][store]))
+
+    def write_data(self, store: Store, value: Any) -> None:
+        """Replace a store's contents (a copy is kept, so a backup never aliases it)."""
+        with self._op("write_data", store=store) as st:
+            self._need_up(st)
+            st["data"][store] = json.loads(json.dumps(value))
+
     # what a client would see -------------------------------------------------------------
     def request(self, route: str) -> FakeResponse:
         """One request through the fake gateway, shaped by the mesh faults in force."""

@@ -87,6 +87,7 @@ _target: dict[str, Any] = {
         "route": _name,
         "dependency": {"enum": ["redis", "postgresql"]},
         "between": {"type": "array", "items": _name, "minItems": 2, "maxItems": 2},
+        "store": {"enum": ["postgresql", "redis", "s3"]},
     },
 }
 
@@ -108,6 +109,7 @@ _FAULTS: dict[str, tuple[list[str], dict[str, Any], list[str]]] = {
     ),
     "dependency_outage": (["dependency"], {"mode": {"enum": ["stop", "freeze", "cutoff"]}}, []),
     "partition": (["between"], {}, []),
+    "backup_drill": (["store"], {"items": {"type": "integer", "minimum": 2}}, []),
 }
 FAULT_KINDS: tuple[str, ...] = tuple(_FAULTS)
 

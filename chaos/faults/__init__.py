@@ -8,6 +8,7 @@ its parameters in ``harness.scenario``'s schema.
 from __future__ import annotations
 
 from chaos.base import Fault
+from chaos.faults.backup_drill import BackupDrill
 from chaos.faults.drain import Drain
 from chaos.faults.kill import Kill
 from chaos.faults.mesh_abort import MeshAbort
@@ -31,6 +32,7 @@ FAULTS: dict[str, Fault] = {
         MeshAbort(),
         DependencyOutage(),
         Partition(),
+        BackupDrill(),
     )
 }
 

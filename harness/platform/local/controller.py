@@ -1233,6 +1233,8 @@ class Controller:
                 "injections": [i.to_json() for i in self.injections.values()],
                 "cold_starts": list(self.cold_starts),
                 "canary_weights": dict(self.weights),
+                "s3_bucket": self.s3.bucket,
+                "s3_region": self.values.deps.s3_region,
                 "admin_token": self.admin_token,
                 "infra": {k: {"pid": p.pid, "running": p.running()} for k, p in self.infra.items()},
             }

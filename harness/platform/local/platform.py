@@ -59,6 +59,7 @@ class LocalPlatform:
             "backup:postgresql",
             "backup:redis",
             "backup:s3",
+            "backup_drill",
         }
     )
 
@@ -364,6 +365,20 @@ class LocalPlatform:
         self._post("/scale", {"service": service, "replicas": replicas})
 
     # ------------------------------------------------------------------ data protection
+    def data_stores(self) -> dict[str, dict[str, str]]:
+        """How a client reaches each store (backup drills write and verify data through it):
+        ``postgresql``/``redis``: ``url``; ``s3``: ``endpoint``, ``bucket``, ``region``."""
+        st = self.state()
+        return {
+            "postgresql": {"url": str(st["urls"]["postgresql"])},
+            "redis": {"url": str(st["urls"]["redis"])},
+            "s3": {
+                "endpoint": str(st["urls"]["s3"]),
+                "bucket": str(st["s3_bucket"]),
+                "region": str(st["s3_region"]),
+            },
+        }
+
     def backup(self, store: Store) -> str:
         return str(self._post("/backup", {"store": store}))
 
