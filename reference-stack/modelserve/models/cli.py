@@ -7,6 +7,7 @@ import time
 import click
 
 from modelserve.common.artifacts import ArtifactSettings
+from modelserve.models.build import RECIPES
 
 __all__ = ["models"]
 
@@ -23,9 +24,9 @@ def models() -> None:
 @models.command()
 @click.option(
     "--only",
-    type=click.Choice(["ner", "vision"]),
+    type=click.Choice(sorted(RECIPES)),
     multiple=True,
-    help="Build only this model (repeatable); default both.",
+    help="Build only this model (repeatable); default all.",
 )
 @click.option("--force", is_flag=True, help="Rebuild even when the manifest says up to date.")
 def build(only: tuple[str, ...], force: bool) -> None:
