@@ -145,10 +145,13 @@ class FakePlatform:
     def up(self, stack: StackSpec) -> None:
         with self._op("up", profile=stack.profile) as st:
             services = dict(_DEFAULT_SERVICES)
+            weights: dict[str, int] = {}
             for key, value in stack.overrides.items():
                 svc, _, attr = key.partition(".")
                 if attr == "replicas":
                     services[svc] = int(value)
+                elif attr == "canary.enabled" and value:
+                    weights[svc] = int(stack.overrides.get(f"{svc}.canary.weight", 10))
             st.clear()
             st.update(
                 up=True,
@@ -161,10 +164,13 @@ class FakePlatform:
                 deps={"redis": "up", "postgresql": "up"},
                 data={"postgresql": "v1", "redis": "v1", "s3": "v1"},
                 backups={},
+                weights=weights,
             )
             for svc, n in services.items():
                 for _ in range(n):
                     self._new_replica(st, svc)
+            for svc in weights:
+                self._new_replica(st, svc, "canary")
 
     def down(self) -> None:
         with self._op("down") as st:
@@ -346,6 +352,38 @@ class FakePlatform:
             if not still:
                 st["deps"][injection.target] = "up"
 
+        elif injection.kind == "replica_fault":
+            u = injection.undo
+            if u.get("weight") is not None and u["service"] in st.get("weights", {}):
+                st["weights"][u["service"]] = int(u["weight"])
+
+    # canary ------------------------------------------------------------------------------
+    def canary_weights(self) -> dict[str, int]:
+        with self._op("canary_weights") as st:
+            self._need_up(st)
+            return dict(st["weights"])
+
+    def set_canary_weight(self, service: str, weight: int) -> int:
+        """Percent of ``service``'s traffic to its canary; returns the previous weight."""
+        with self._op("set_canary_weight", service=service, weight=weight) as st:
+            self._need_up(st)
+            if service not in st["weights"]:
+                raise FaultError(f"{service!r} has no canary")
+            old = int(st["weights"][service])
+            st["weights"][service] = int(weight)
+            return old
+
+    def replica_fault(self, service: str, version: str, faults: dict[str, Any]) -> Injection:
+        """Server fault hooks on one version's replicas (``error_ratio`` shapes requests)."""
+        with self._op("replica_fault", service=service, version=version, faults=faults) as st:
+            self._need_up(st)
+            if not any(r["service"] == service and r["version"] == version for r in st["replicas"]):
+                raise FaultError(f"no {version} replica of {service}")
+            undo = {"service": service, "version": version, "weight": st["weights"].get(service)}
+            return self._inject(
+                st, "replica_fault", f"{service}/{version}", {"faults": dict(faults)}, undo
+            )
+
     def _node(self, st: dict[str, Any], name: str) -> dict[str, Any]:
         for n in st["nodes"]:
             if n["name"] == name:
@@ -396,6 +434,13 @@ class FakePlatform:
             ]
             if not ready:
                 return FakeResponse(503, latency)
+            weight = int(self._state.get("weights", {}).get(route, 0))
+            if weight and self._rng.random() * 100 < weight:  # this request hits the canary
+                for inj in self._state["active"].values():
+                    if inj["kind"] == "replica_fault" and inj["target"] == f"{route}/canary":
+                        ratio = float(inj["params"]["faults"].get("error_ratio", 0.0))
+                        if self._rng.random() < ratio:
+                            return FakeResponse(500, latency)
             for inj in self._state["active"].values():
                 if inj["kind"] != "mesh_fault" or inj["target"] != route:
                     continue

@@ -110,6 +110,14 @@ _FAULTS: dict[str, tuple[list[str], dict[str, Any], list[str]]] = {
     "dependency_outage": (["dependency"], {"mode": {"enum": ["stop", "freeze", "cutoff"]}}, []),
     "partition": (["between"], {}, []),
     "backup_drill": (["store"], {"items": {"type": "integer", "minimum": 2}}, []),
+    "canary_fault": (
+        ["service"],
+        {
+            "error_ratio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "rollback_within": _duration_schema,
+        },
+        [],
+    ),
 }
 FAULT_KINDS: tuple[str, ...] = tuple(_FAULTS)
 

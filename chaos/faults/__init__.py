@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from chaos.base import Fault
 from chaos.faults.backup_drill import BackupDrill
+from chaos.faults.canary_fault import CanaryFault
 from chaos.faults.drain import Drain
 from chaos.faults.kill import Kill
 from chaos.faults.mesh_abort import MeshAbort
@@ -33,6 +34,7 @@ FAULTS: dict[str, Fault] = {
         DependencyOutage(),
         Partition(),
         BackupDrill(),
+        CanaryFault(),
     )
 }
 

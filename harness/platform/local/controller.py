@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -842,6 +843,61 @@ class Controller:
         self.event("canary_weight", service=service, from_weight=old, to_weight=weight)
         return old
 
+    def _replica_hooks(self, service: str, version: str, faults: dict[str, Any] | None) -> int:
+        """Set (``faults``) or clear (None) the built-in fault hooks of every running replica
+        of ``service``/``version`` through ``/admin/faults``; returns how many answered."""
+        with self.lock:
+            reps = [
+                r
+                for r in self.replicas.values()
+                if r.service == service and r.version == version and r.phase == "running"
+            ]
+        done = 0
+        for r in reps:
+            req = urllib.request.Request(
+                f"http://{LOOPBACK}:{r.port}/admin/faults",
+                data=json.dumps(faults).encode() if faults is not None else None,
+                method="POST" if faults is not None else "DELETE",
+                headers={"Content-Type": "application/json", "x-admin-token": self.admin_token},
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    resp.read()
+                done += 1
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")[:300]
+                raise FaultError(
+                    f"{r.name} refused /admin/faults (HTTP {exc.code}: {detail}); fault hooks "
+                    f"need values {service}.faultHooks.enabled"
+                ) from None
+            except OSError:
+                continue  # a replica going away: it comes back without the fault
+        return done
+
+    def replica_fault(self, service: str, version: str, faults: dict[str, Any]) -> Injection:
+        """Built-in server faults (error_ratio, latency_ms...) on one version's replicas only,
+        e.g. a bad canary. Revert clears them and puts the canary weight back as it was."""
+        if service not in self.services:
+            raise FaultError(f"unknown service {service!r}; services: {', '.join(self.services)}")
+        if not faults:
+            raise FaultError("replica_fault needs at least one fault (e.g. error_ratio)")
+        n = self._replica_hooks(service, version, faults)
+        if n == 0:
+            raise FaultError(f"no running {version} replica of {service} to inject into")
+        now = time.time()
+        return self._record(
+            Injection(
+                new_injection_id("replica_fault"),
+                PLATFORM,
+                "replica_fault",
+                f"{service}/{version}",
+                {"faults": faults, "replicas": n},
+                {"service": service, "version": version, "weight": self.weights.get(service)},
+                now,
+                None,
+            )
+        )
+
     def act_on_alerts(self, payload: dict[str, Any]) -> None:
         """Automatic canary rollback, as Flagger / Argo Rollouts do from an analysis: a firing
         alert labelled ``action: rollback-canary`` (CanaryHighErrorRatio in the monitoring
@@ -1077,6 +1133,12 @@ class Controller:
                 links = [self.links.links[n] for n in u["links"] if n in self.links.links]
                 if links:
                     self.links.set_cut(links, False)
+        elif inj.kind == "replica_fault":
+            self._replica_hooks(u["service"], u["version"], None)
+            weight = u.get("weight")
+            svc = u["service"]
+            if weight is not None and svc in self.weights and self.weights[svc] != int(weight):
+                self.set_canary_weight(svc, int(weight))
         else:
             raise FaultError(f"cannot revert unknown fault kind {inj.kind!r}")
         with self.lock:
@@ -1354,6 +1416,9 @@ def _serve_api(ctl: Controller, done: threading.Event) -> ThreadingHTTPServer:
         "/restore": lambda b: ctl.restore(b["store"], b["backup_id"]),
         "/scale": lambda b: ctl._set_desired(b["service"], int(b["replicas"]), "manual"),
         "/canary_weight": lambda b: ctl.set_canary_weight(b["service"], int(b["weight"])),
+        "/replica_fault": lambda b: ctl.replica_fault(
+            b["service"], b["version"], dict(b["faults"])
+        ).to_json(),
     }
 
     class Handler(BaseHTTPRequestHandler):

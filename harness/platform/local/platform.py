@@ -60,6 +60,7 @@ class LocalPlatform:
             "backup:redis",
             "backup:s3",
             "backup_drill",
+            "replica_faults",
         }
     )
 
@@ -355,6 +356,18 @@ class LocalPlatform:
         """Percent of the service's traffic to its canary (0 = all back on stable); returns the
         previous weight."""
         return int(self._post("/canary_weight", {"service": service, "weight": weight}))
+
+    def canary_weights(self) -> dict[str, int]:
+        """Each canaried service's current weight (percent of its traffic to the canary)."""
+        return {k: int(v) for k, v in self.state()["canary_weights"].items()}
+
+    def replica_fault(self, service: str, version: str, faults: dict[str, Any]) -> Injection:
+        """The servers' built-in fault hooks (``error_ratio``, ``latency_ms``...) on the
+        replicas of one version only (a bad canary); revert clears them and restores the
+        canary weight the service had at injection."""
+        return Injection.from_json(
+            self._post("/replica_fault", {"service": service, "version": version, "faults": faults})
+        )
 
     def admin_token(self) -> str:
         """Token for the replicas' ``/admin/faults`` when ``faultHooks.enabled`` is set."""
