@@ -63,6 +63,7 @@ _PLATFORM_KIND = {
     "mesh_abort": "mesh_fault",
     "dependency_outage": "outage",
     "partition": "partition",
+    "canary_fault": "replica_fault",  # target: the service; the hooks are on its canary
 }
 
 

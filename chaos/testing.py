@@ -337,7 +337,10 @@ class FakePlatform:
         st["active"].pop(injection.id, None)
         if injection.undo.get("from_plan"):  # a pending ledger entry: revert by kind + target
             for inj in [i for i in st["active"].values() if i["kind"] == injection.kind]:
-                if inj["target"] == injection.target:
+                if inj["target"] == injection.target or (
+                    injection.kind == "replica_fault"
+                    and inj["target"].startswith(f"{injection.target}/")
+                ):
                     st["active"].pop(inj["id"], None)
         if injection.kind in ("drain", "spot_interrupt"):
             n = self._node(st, injection.target)

@@ -117,3 +117,41 @@ def test_platform_without_weights_is_unsupported() -> None:
 
     with pytest.raises(Unsupported):
         CanaryFault().inject(CanaryFault().validate(_entry(), None), Bare())  # type: ignore[arg-type]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(proc.stdout)
+
+
+@pytest.mark.parametrize("died", ["after_inject", "mid_inject"])
+def test_the_ledger_recovers_a_canary_fault_of_a_dead_run(tmp_path: Path, died: str) -> None:
+    import os
+
+    from chaos.ledger import Ledger, has_open_entries, recover_orphans
+
+    world = tmp_path / "world.json"
+    p = _up(world)
+    fault = CanaryFault()
+    plan = fault.validate(_entry(), p)
+    ledger = Ledger(tmp_path / "faults")
+    entry = ledger.open(
+        run_id="r", platform="fake", kind="canary_fault", targets=plan.targets, plan=plan.to_json()
+    )
+    injections = fault.inject(plan, p)
+    if died == "after_inject":
+        entry = ledger.injected(entry, injections)
+    path = ledger.open_dir / f"{entry.id}.json"
+    path.write_text(path.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {_dead_pid()}'))
+    report = recover_orphans(lambda name: FakePlatform(world), ledger)
+    assert report.reverted, report
+    assert FakePlatform(world).active_injections() == []
+    assert not has_open_entries(tmp_path)

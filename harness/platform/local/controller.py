@@ -1134,9 +1134,11 @@ class Controller:
                 if links:
                     self.links.set_cut(links, False)
         elif inj.kind == "replica_fault":
-            self._replica_hooks(u["service"], u["version"], None)
+            # Rebuilt from a ledger plan (harness died mid-inject): the target is the service,
+            # the hooks were on its canary, and the weight before is unknown (left as is).
+            svc = str(u.get("service") or inj.target.partition("/")[0])
+            self._replica_hooks(svc, str(u.get("version", "canary")), None)
             weight = u.get("weight")
-            svc = u["service"]
             if weight is not None and svc in self.weights and self.weights[svc] != int(weight):
                 self.set_canary_weight(svc, int(weight))
         else:
