@@ -120,5 +120,9 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+        # uvicorn's own dictConfig (or an earlier configuration in the same process) may have
+        # disabled these loggers or given them a level: the root's level is the one that counts.
+        lg.disabled = False
+        lg.setLevel(logging.NOTSET)
     # One access line per request comes from the app (with model, route, request id).
     logging.getLogger("uvicorn.access").disabled = True
