@@ -30,7 +30,7 @@ from typing import Any
 
 from harness.binaries import find
 from harness.errors import MissingBinary, PlatformError
-from harness.platform.local.probe import tcp_open, wait_for
+from harness.platform.local.probe import http_status, tcp_open, wait_for
 from harness.platform.local.supervisor import Ledger, Supervised, spawn
 from harness.ports import LOOPBACK
 
@@ -362,9 +362,11 @@ class S3:
 
     def wait(self, timeout_s: float = 30) -> None:
         proc = self.proc
+        # An HTTP answer, not just an open port: on a loaded machine moto accepted connections
+        # and then closed them while its app was still loading (seen as ConnectionClosedError).
         wait_for(
             "moto s3 server",
-            lambda: tcp_open(self.port),
+            lambda: http_status(self.port, "/", timeout=2.0) is not None,
             timeout_s=timeout_s,
             alive=proc.running if proc else None,
             log=proc.entry.log if proc else None,
@@ -372,12 +374,15 @@ class S3:
 
     def client(self) -> Any:
         import boto3  # heavy: only when S3 is used
+        from botocore.config import Config
 
         # A session per client: boto3's default session is not safe across threads.
         return boto3.session.Session().client(
             "s3",
             endpoint_url=self.endpoint,
             region_name=self.region,
+            # moto on a busy machine sometimes drops a connection: retry those, as AWS SDKs do.
+            config=Config(retries={"max_attempts": 8, "mode": "standard"}),
             aws_access_key_id=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
