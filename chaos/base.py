@@ -14,6 +14,7 @@ harness core, so faults stay independent of each other (an import-linter contrac
 from __future__ import annotations
 
 import fnmatch
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -24,6 +25,7 @@ from harness.scenario import FaultEntry, parse_duration
 __all__ = [
     "Fault",
     "FaultPlan",
+    "MeshFault",
     "ProbeResult",
     "match_nodes",
     "param_duration",
@@ -125,3 +127,50 @@ def revert_injection(platform: Platform, injections: list[Injection]) -> None:
             errors.append(f"{inj.id}: {type(exc).__name__}: {exc}")
     if errors:
         raise FaultError("rollback failed: " + "; ".join(errors))
+
+
+class MeshFault(ABC):
+    """What ``mesh_delay`` and ``mesh_abort`` share: a route's mesh fault for a window.
+
+    A subclass names its ``kind`` and the fault's own parameter (``effect``): the keyword it
+    passes to :meth:`Platform.mesh_fault` (``delay_ms`` / ``abort_status``) and the plan's
+    description.
+    """
+
+    kind: ClassVar[str]
+    reverts: ClassVar[bool] = True
+
+    @abstractmethod
+    def effect(self, entry: FaultEntry, route: str, percent: float) -> tuple[dict[str, Any], str]:
+        """The keyword for ``mesh_fault`` with its value, and the plan's description."""
+
+    def validate(self, entry: FaultEntry, platform: Platform | None) -> FaultPlan:
+        route = str(entry.target["route"])
+        percent = float(entry.params.get("percent", 100.0))
+        params, describe = self.effect(entry, route, percent)
+        if platform is not None and route not in platform.endpoints():
+            raise ConfigError(
+                f"no route {route!r} (have {sorted(platform.endpoints())})",
+                field=f"faults[{entry.index}].target.route",
+            )
+        return FaultPlan(entry, self.kind, [route], {**params, "percent": percent}, describe)
+
+    def inject(self, plan: FaultPlan, platform: Platform) -> list[Injection]:
+        effect = {k: v for k, v in plan.params.items() if k != "percent"}
+        return [
+            platform.mesh_fault(
+                plan.targets[0],
+                percent=float(plan.params["percent"]),
+                duration_s=plan.entry.duration_s,
+                **effect,
+            )
+        ]
+
+    def probe(
+        self, plan: FaultPlan, platform: Platform, injections: list[Injection]
+    ) -> ProbeResult:
+        ids = [i.id for i in injections]
+        return ProbeResult(bool(ids), f"{self.kind.replace('_', ' ')} in force: {ids}")
+
+    def rollback(self, plan: FaultPlan, platform: Platform, injections: list[Injection]) -> None:
+        revert_injection(platform, injections)
