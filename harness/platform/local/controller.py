@@ -46,7 +46,7 @@ from harness.errors import ConfigError, FaultError, HarnessError, PlatformError,
 from harness.platform.base import Injection, StackSpec, new_injection_id
 from harness.platform.local import envoy
 from harness.platform.local.alertmanager import Alertmanager
-from harness.platform.local.autoscaler import HpaState, KedaState, hpa_step, keda_step
+from harness.platform.local.autoscaler import HpaState, KedaState, hpa_query, hpa_step, keda_step
 from harness.platform.local.autoscaler import pods_metric_replicas as _pods_replicas
 from harness.platform.local.dependencies import S3, S3_CREDENTIALS, Postgres, Redis, model_dir_for
 from harness.platform.local.hold import HoldProxy
@@ -638,6 +638,32 @@ class Controller:
         if held.keys() != self._held.keys():
             self._write_routes(held)
 
+    def _await_envoy_endpoints(self, service: str, timeout_s: float = 10.0) -> None:
+        """Envoy reads EDS files asynchronously (inotify); a partition must be in effect when
+        the call returns, so wait until the admin API shows the service's endpoints as written."""
+        admin = envoy.EnvoyAdmin(self.ports["envoy_admin"])
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.lock:
+                want = {
+                    c: sorted(f"{h}:{p}" for h, p in eps)
+                    for c, eps in self._eds.items()
+                    if c.rsplit("-", 1)[0] == service
+                }
+            try:
+                seen = admin.cluster_endpoints()
+            except PlatformError:
+                seen = {}
+            if all(sorted(seen.get(c, [])) == eps for c, eps in want.items()):
+                return
+            if time.monotonic() > deadline:
+                has = {c: seen.get(c) for c in want}
+                raise PlatformError(
+                    f"envoy did not apply the endpoints of {service} within {timeout_s:.0f} s"
+                    f" (wanted {want}, has {has})"
+                )
+            time.sleep(0.02)
+
     def _write_routes(self, held: dict[str, float]) -> None:
         routes = [
             dataclasses.replace(r, canary_weight=self.weights.get(r.service, 0))
@@ -705,9 +731,7 @@ class Controller:
     def _hpa(self, sc: Scaler, now: float) -> None:
         hpa = sc.values.hpa
         assert hpa is not None
-        rows = self._prom_query(
-            f'sum by (replica) ({hpa.metric}{{service="{sc.service}",version="stable"}})'
-        )
+        rows = self._prom_query(hpa_query(hpa.metric, sc.service, self.values.local))
         metrics = {m.get("replica", ""): v for m, v in rows}
         with self.lock:
             current = self.desired.get((sc.service, "stable"), 0)
@@ -1048,6 +1072,7 @@ class Controller:
             with self.lock:
                 self.cuts.add(other)
                 self._sync_routes()
+            self._await_envoy_endpoints(other)
             undo: dict[str, Any] = {"gateway": other}
         else:
             links = self.links.between(a, b)
@@ -1129,6 +1154,7 @@ class Controller:
                 with self.lock:
                     self.cuts.discard(u["gateway"])
                     self._sync_routes()
+                self._await_envoy_endpoints(u["gateway"])
             else:
                 links = [self.links.links[n] for n in u["links"] if n in self.links.links]
                 if links:
