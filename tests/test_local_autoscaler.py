@@ -2,10 +2,12 @@
 
 import pytest
 
+from harness.platform.base import StackSpec
 from harness.platform.local.autoscaler import (
     HpaState,
     KedaState,
     external_average_replicas,
+    hpa_query,
     hpa_step,
     keda_step,
     pods_metric_replicas,
@@ -15,6 +17,7 @@ from harness.platform.local.values import (
     KedaValues,
     ScalingPolicy,
     ScalingRules,
+    load_stack,
 )
 
 
@@ -169,3 +172,13 @@ def test_keda_scales_out_by_threshold() -> None:
 def test_keda_not_above_activation_is_inactive(value: float) -> None:
     st = KedaState()
     assert keda_step(st, 0.0, 0, value, _keda(activation=1)) == 0
+
+
+def test_the_pods_metric_is_averaged_over_the_window_per_replica() -> None:
+    local = load_stack(StackSpec()).local
+    assert local.hpa_metric_window_s == 10
+    assert hpa_query("m", "ner", local) == (
+        'sum by (replica) (avg_over_time(m{service="ner",version="stable"}[10000ms]))'
+    )
+    instant = load_stack(StackSpec(overrides={"local.hpaMetricWindow": "0s"})).local
+    assert hpa_query("m", "ner", instant) == 'sum by (replica) (m{service="ner",version="stable"})'

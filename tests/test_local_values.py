@@ -51,6 +51,7 @@ def test_overrides_by_dotted_key() -> None:
         ({"mesh.timeout": "soon"}, "mesh.timeout"),
         ({"ner.canary.weight": 150}, "ner.canary.weight"),
         ({"ner.autoscaling.hpa.behavior.scaleUp.selectPolicy": "Most"}, "selectPolicy"),
+        ({"local.hpaMetricWindow": "-5s"}, "local.hpaMetricWindow"),
     ],
 )
 def test_bad_values_name_the_field(overrides: dict[str, object], field: str) -> None:

@@ -34,6 +34,7 @@ from harness.platform.local.values import (
     K8S_DEFAULT_SCALE_UP,
     HpaValues,
     KedaValues,
+    LocalValues,
     ScalingRules,
 )
 
@@ -42,11 +43,25 @@ __all__ = [
     "KedaState",
     "ScaleEvent",
     "external_average_replicas",
+    "hpa_query",
     "hpa_step",
     "keda_hpa_values",
     "keda_step",
     "pods_metric_replicas",
 ]
+
+
+def hpa_query(metric: str, service: str, local: LocalValues) -> str:
+    """The PromQL the local metrics adapter answers the HPA's Pods metric with: one value per
+    stable replica, the gauge averaged over ``local.hpaMetricWindow`` as a Prometheus Adapter
+    rule with ``avg_over_time`` serves it (``0s``: the instant sample). Averaging matters for a
+    gauge like pending requests: sampled once, a trickle of traffic shows 0 or 1 at random and
+    a single 1 holds every replica through the scale-down window."""
+    selector = f'{metric}{{service="{service}",version="stable"}}'
+    w = local.hpa_metric_window_s
+    if w > 0:
+        selector = f"avg_over_time({selector}[{max(round(w * 1000), 1)}ms])"
+    return f"sum by (replica) ({selector})"
 
 
 def pods_metric_replicas(

@@ -171,6 +171,7 @@ class LocalValues:
     scrape_interval_s: float
     evaluation_interval_s: float
     hpa_sync_period_s: float
+    hpa_metric_window_s: float
     hpa_tolerance: float
     spot_poll_interval_s: float
     alert_group_wait_s: float
@@ -466,6 +467,7 @@ def load_stack(spec: StackSpec | None = None) -> StackValues:
         scrape_interval_s=r.duration(f"{loc}.scrapeInterval", "1s"),
         evaluation_interval_s=r.duration(f"{loc}.evaluationInterval", "1s"),
         hpa_sync_period_s=r.duration(f"{loc}.hpaSyncPeriod", "15s"),
+        hpa_metric_window_s=r.duration(f"{loc}.hpaMetricWindow", "10s"),
         hpa_tolerance=r.non_negative(f"{loc}.hpaTolerance", float, 0.1),
         spot_poll_interval_s=r.duration(f"{loc}.spotPollInterval", "2s"),
         alert_group_wait_s=r.duration(f"{loc}.alertGroupWait", "1s"),
@@ -475,6 +477,8 @@ def load_stack(spec: StackSpec | None = None) -> StackValues:
     for f_name in ("scrape_interval_s", "evaluation_interval_s", "hpa_sync_period_s"):
         if getattr(local, f_name) <= 0 or math.isinf(getattr(local, f_name)):
             raise ConfigError("must be > 0", source=source, field=f"local.{f_name}")
+    if local.hpa_metric_window_s < 0 or math.isinf(local.hpa_metric_window_s):
+        raise ConfigError("must be >= 0", source=source, field="local.hpaMetricWindow")
     return StackValues(
         source=source,
         profile=spec.profile,
