@@ -64,6 +64,8 @@ from harness.settings import settings as harness_settings
 __all__ = ["Controller", "main"]
 
 PLATFORM = "local"
+# Envoy counts each listener reload it attempted from the LDS file.
+LDS_UPDATES = "listener_manager.lds.update_attempt"
 _ENV_PREFIX = {"ner": "MSAI_NER_", "vision": "MSAI_VISION_", "orchestrator": "MSAI_ORCH_"}
 DEPENDENCIES = ("redis", "postgresql", "s3")
 
@@ -860,10 +862,19 @@ class Controller:
             raise FaultError(f"{service!r} has no canary (values {service}.canary.enabled)")
         if not 0 <= weight <= 100:
             raise FaultError(f"canary weight must be 0..100, got {weight}")
+        admin = envoy.EnvoyAdmin(self.ports["envoy_admin"])
+        before = admin.stat(LDS_UPDATES)
         with self.lock:
             old = self.weights[service]
             self.weights[service] = weight
             self._write_routes(self._held)
+        # File LDS is read asynchronously: return once Envoy took the new routes, so traffic
+        # right after the call already follows the new weight.
+        wait_for(
+            f"envoy to apply {service}'s canary weight",
+            lambda: admin.stat(LDS_UPDATES) > before,
+            timeout_s=10,
+        )
         self.event("canary_weight", service=service, from_weight=old, to_weight=weight)
         return old
 
