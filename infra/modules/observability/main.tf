@@ -261,6 +261,9 @@ resource "helm_release" "node_termination_handler" {
     enableRebalanceMonitoring      = true
     enableRebalanceDraining        = true
     enableScheduledEventDraining   = true
+    # the taint is what kube-state-metrics exports (kube_node_spec_taint) and the
+    # modelserve_node_spot_interruption recording rule reads
+    taintNode                      = true
     nodeSelector                   = var.spot_node_selector
     tolerations                    = local.spot_tolerations
     enablePrometheusServer         = true
