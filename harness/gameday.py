@@ -45,6 +45,7 @@ from chaos import (
 from harness.errors import ConfigError, GuardViolation, HarnessError, Unsupported
 from harness.observers import (
     AlertObserver,
+    MonitoringObserver,
     Observer,
     ObserverLoop,
     PlatformEventObserver,
@@ -437,6 +438,8 @@ def _run_on(
                     observers.append(
                         QueryObserver(platform, record, scenario.observe["prometheus"])
                     )
+                if scenario.observe.get("monitoring"):
+                    observers.append(MonitoringObserver(platform, record))
                 interval = parse_duration(scenario.observe.get("interval", 1.0))
                 loop = ObserverLoop(observers, record, interval)
                 loop.poll_once()

@@ -561,6 +561,7 @@ GATES: dict[str, GateFactory | str] = {
     "alert": "harness.gates_platform:alert_gate",
     "no_unexpected_alerts": "harness.gates_platform:no_unexpected_alerts_gate",
     "measurement": "harness.gates_platform:measurement_gate",
+    "monitoring_coverage": "harness.gates_platform:monitoring_coverage_gate",
 }
 
 

@@ -5,6 +5,7 @@
     - {gate: alert, name: ModelServeHighErrorRate, fires_within: 30s, resolves: true}
     - {gate: no_unexpected_alerts, allow: [ModelServeHighErrorRate]}
     - {gate: measurement, name: cold_start_s, max: 15}                 # min / max, stat
+    - {gate: monitoring_coverage}   # every rule and panel query had data (observe.monitoring)
 
 Times: ``after`` is seconds from the load's start (default: the first fault's start, or the
 load's start when there is no fault); ``within`` counts from there (default: to the run's end).
@@ -27,11 +28,13 @@ from harness.record import Event
 __all__ = [
     "AlertGate",
     "MeasurementGate",
+    "MonitoringCoverageGate",
     "NoUnexpectedAlertsGate",
     "ReplicasGate",
     "alert_gate",
     "anchor",
     "measurement_gate",
+    "monitoring_coverage_gate",
     "no_unexpected_alerts_gate",
     "replicas_gate",
 ]
@@ -303,8 +306,67 @@ class MeasurementGate:
         return Verdict(self.name, self.kind, "pass" if ok else "fail", expected, observed)
 
 
+@dataclass(frozen=True)
+class MonitoringCoverageGate:
+    """Every query of every alert rule, recording rule and dashboard panel returned data at
+    least once during the run (``promql`` events of :class:`harness.observers.MonitoringObserver`).
+    Recording rules over Kubernetes-only sources (the platform-bridge group) are required on
+    kind and EKS and listed as not applicable on the local platform."""
+
+    kind = "monitoring_coverage"
+    name = "monitoring_coverage"
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], where: SpecLocation) -> MonitoringCoverageGate:
+        where.check_keys(spec, set())
+        return cls()
+
+    def evaluate(self, ctx: GateContext) -> Verdict:
+        expected = {"every_query_returns_data": True}
+        plans = ctx.of_kind("promql_plan")
+        if not plans:
+            why = "no promql_plan event: set observe.monitoring: true"
+            return Verdict(self.name, self.kind, "inconclusive", expected, {}, {"why": why})
+        runs = ctx.of_kind("run_start")
+        platform = str(runs[0].get("platform", "")) if runs else ""
+        answered = {(str(e["key"]), str(e["query"])): e for e in ctx.of_kind("promql")}
+        missing: list[str] = []
+        errors: list[str] = []
+        not_applicable: list[str] = []
+        with_data = 0
+        exprs = list(plans[-1]["expressions"])
+        for x in exprs:
+            key = str(x["key"])
+            absent = []
+            for query in x["queries"]:
+                got = answered.get((key, str(query)))
+                if got is None:
+                    absent.append(str(query))
+                elif not got.get("ok"):
+                    errors.append(f"{key}: {got.get('error')}")
+            if not absent:
+                with_data += 1
+            elif x.get("kubernetes_only") and platform == "local":
+                not_applicable.append(key)
+            else:
+                missing += [f"{key}: {q}" if q != x["expr"] else key for q in absent]
+        observed = {
+            "expressions": len(exprs),
+            "with_data": with_data,
+            "missing": missing,
+            "errors": errors,
+        }
+        evidence = {
+            "kubernetes_only_not_applicable_here": not_applicable,
+            "why": "bridge rules read kube-state-metrics and exporters; promtool tests them",
+        }
+        verdict: VerdictName = "fail" if missing or errors else "pass"
+        return Verdict(self.name, self.kind, verdict, expected, observed, evidence)
+
+
 # Factories by name, for the lazy "module:factory" entries of harness.gates.GATES.
 replicas_gate = ReplicasGate.from_spec
 alert_gate = AlertGate.from_spec
 no_unexpected_alerts_gate = NoUnexpectedAlertsGate.from_spec
 measurement_gate = MeasurementGate.from_spec
+monitoring_coverage_gate = MonitoringCoverageGate.from_spec

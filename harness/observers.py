@@ -6,6 +6,8 @@
                         ``/api/v1/alerts`` and, when the platform records what Alertmanager
                         delivered to its webhook receiver (``received_alerts()``), from there
     QueryObserver       ``measurement`` events for the scenario's ``observe.prometheus`` queries
+    MonitoringObserver  ``promql_plan`` (every rule and panel expression, once) and ``promql``
+                        when one of its queries first returns data (``observe.monitoring``)
     ProbeObserver       steady-state probes during the run (``note`` events on change)
 
 :class:`ObserverLoop` polls them every interval in one thread; an observer that fails is
@@ -22,12 +24,14 @@ from typing import Any, Protocol
 import httpx
 
 from harness.errors import HarnessError, Unsupported
+from harness.monitoring import Expression, expressions, finite_series
 from harness.platform.base import Platform
 from harness.probes import prometheus_value, run_probe
 from harness.record import RunRecord
 
 __all__ = [
     "AlertObserver",
+    "MonitoringObserver",
     "Observer",
     "ObserverLoop",
     "PlatformEventObserver",
@@ -206,6 +210,42 @@ class QueryObserver:
                     unit=str(q.get("unit", "")),
                     query=q["query"],
                 )
+
+
+class MonitoringObserver:
+    """Runs every query of the monitoring sources' expressions (:mod:`harness.monitoring`)
+    until it returns data once; each is recorded when it first does (``promql``, with the
+    series count and the first value) or when Prometheus refuses it (``promql`` with
+    ``error``: a query that does not parse). Queries that have answered are not run again."""
+
+    name = "monitoring"
+
+    def __init__(
+        self, platform: Platform, record: RunRecord, exprs: Sequence[Expression] | None = None
+    ) -> None:
+        self.platform, self.record = platform, record
+        self.exprs = list(exprs) if exprs is not None else expressions()
+        self._todo = {(e.key, q) for e in self.exprs for q in e.queries}
+        self._planned = False
+
+    def poll(self) -> None:
+        if not self._planned:
+            self.record.emit("promql_plan", expressions=[e.to_json() for e in self.exprs])
+            self._planned = True
+        url = f"{self.platform.prometheus_url}/api/v1/query"
+        for key, query in sorted(self._todo):
+            r = httpx.get(url, params={"query": query}, timeout=5.0)
+            if r.status_code == 400:
+                error = str(r.json().get("error", r.text))
+                self.record.emit("promql", key=key, query=query, ok=False, error=error)
+                self._todo.discard((key, query))
+                continue
+            r.raise_for_status()
+            data = r.json().get("data", {})
+            series = finite_series(data)
+            if series:
+                self.record.emit("promql", key=key, query=query, ok=True, series=series)
+                self._todo.discard((key, query))
 
 
 class ProbeObserver:

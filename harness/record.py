@@ -28,6 +28,9 @@ Event kinds:
   scale            service, from_replicas, to_replicas, reason
   alert            name, state (pending|firing|resolved), labels, starts_at, ends_at
   measurement      name, value, unit (cold_start_s, recovery_s, rpo_s, rto_s, ...)
+  promql_plan      expressions: [{key, expr, queries, kubernetes_only}] (harness.monitoring)
+  promql           key, query, ok; series (finite ones) when ok, error when Prometheus
+                   refused the query
   gate             gate, verdict (pass|fail|inconclusive), expected, observed, evidence
   note             message
   run_end          verdict (pass|fail|inconclusive|error), error (optional)
@@ -71,6 +74,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "scale": ("service", "from_replicas", "to_replicas"),
     "alert": ("name", "state"),
     "measurement": ("name", "value", "unit"),
+    "promql_plan": ("expressions",),
+    "promql": ("key", "query", "ok"),
     "gate": ("gate", "verdict"),
     "note": ("message",),
     "run_end": ("verdict",),

@@ -14,7 +14,7 @@ Shape (DESIGN.md "A scenario file, sketched")::
       - {at: 30s, kind: spot_interruption, target: {node_label: spot}, notice: 60s}
     expect:
       - {gate: error_ratio, max: 0.01}
-    observe: {interval: 1s, prometheus: [{name: pending, query: sum(...)}]}
+    observe: {interval: 1s, prometheus: [{name: pending, query: sum(...)}], monitoring: true}
     report: {html: true, baseline: reports/baselines/x.json}
     profiles:                               # overlays merged over the document by name
       ci: {load: {duration: 20s}}
@@ -242,6 +242,7 @@ _document_properties: dict[str, Any] = {
             "interval": _duration_schema,
             "services": {"type": "array", "items": _name},
             "alerts": {"type": "boolean"},
+            "monitoring": {"type": "boolean"},
             "prometheus": {
                 "type": "array",
                 "items": {

@@ -9,7 +9,7 @@ from harness.gameday import _load_duration, dry_run_plan
 from harness.scenario import load_scenario
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
-NINE = {
+GAME_DAYS = {
     "baseline",
     "spot-interruption",
     "mesh-faults",
@@ -19,11 +19,12 @@ NINE = {
     "backup-restore",
     "canary",
     "pipeline-crash",
+    "observability",
 }
 
 
-def test_the_nine_game_days_exist() -> None:
-    assert {p.stem for p in SCENARIOS} == NINE
+def test_the_ten_game_days_exist() -> None:
+    assert {p.stem for p in SCENARIOS} == GAME_DAYS
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
@@ -48,4 +49,5 @@ def test_ci_profile_is_short(path: Path) -> None:
 
 def test_ci_profiles_together_fit_the_budget() -> None:
     total = sum(_load_duration(load_scenario(p, profile="ci")) for p in SCENARIOS)
-    assert total <= 420, f"{total:.0f} s of load in CI across the game days"
+    # ten game days; with each stack's start the scenarios took ~6 min of the CI run
+    assert total <= 460, f"{total:.0f} s of load in CI across the game days"
