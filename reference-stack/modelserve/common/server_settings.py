@@ -28,8 +28,8 @@ class ServerSettings:
     max_queue_delay_ms: float = env_field(5.0, "longest an item waits for batch-mates (ms)")
     # Off by default: measured here, a wall-clock budget shrinks batches when the CPU is
     # contended (passes look slow), which lowers efficiency just when the backlog grows.
-    # On a CPU, prefer a small MAX_BATCH_SIZE for BERT (4: p99 at 70 % load 81 ms vs 176 ms
-    # at 16, same throughput); the budget suits a dedicated node.
+    # On a CPU, prefer a small MAX_BATCH_SIZE for BERT (NER's default is 4: p99 at 70 % load
+    # 56 ms vs 147 ms at 16, 9 % less throughput); the budget suits a dedicated node.
     max_batch_ms: float = env_field(
         0.0,
         "pass-time budget: a batch is also capped at the size whose predicted forward pass "
