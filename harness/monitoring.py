@@ -42,6 +42,7 @@ __all__ = [
     "finite_series",
     "monitoring_dir",
     "operands",
+    "rule_files",
 ]
 
 #: Values for the dashboards' template variables outside Grafana ("All" services, 1m rates).
@@ -76,6 +77,16 @@ class Expression:
 
 def monitoring_dir() -> Path:
     return project_root() / "reference-stack" / "monitoring"
+
+
+def rule_files(folder: Path | None = None) -> list[Path]:
+    """Alert and recording rule files (``*.rules.yaml`` / ``*.rules.yml``), sorted: what the
+    local platform's Prometheus loads, and so what :func:`expressions` checks."""
+    folder = folder or monitoring_dir()
+    if not folder.is_dir():
+        return []
+    found = {*folder.rglob("*.rules.yaml"), *folder.rglob("*.rules.yml")}
+    return sorted(found)
 
 
 def _top_level(expr: str) -> list[bool]:
@@ -157,10 +168,10 @@ def expressions(folder: Path | None = None) -> list[Expression]:
     folder = folder or monitoring_dir()
     out: list[Expression] = []
     seen: set[str] = set()
-    rule_files = sorted(folder.glob("*.rules.yaml"))
-    if not rule_files:
+    paths = rule_files(folder)
+    if not paths:
         raise ConfigError(f"no *.rules.yaml in {folder}")
-    for path in rule_files:
+    for path in paths:
         try:
             doc = yaml.safe_load(path.read_text())
             groups = doc["groups"]

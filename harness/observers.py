@@ -215,7 +215,7 @@ class QueryObserver:
 class MonitoringObserver:
     """Runs every query of the monitoring sources' expressions (:mod:`harness.monitoring`)
     until it returns data once; each is recorded when it first does (``promql``, with the
-    series count and the first value) or when Prometheus refuses it (``promql`` with
+    count of series with a finite value) or when Prometheus refuses it (``promql`` with
     ``error``: a query that does not parse). Queries that have answered are not run again."""
 
     name = "monitoring"

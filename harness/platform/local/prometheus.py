@@ -20,27 +20,16 @@ import yaml
 
 from harness.binaries import find
 from harness.errors import ConfigError
+from harness.monitoring import monitoring_dir, rule_files
 from harness.platform.local.envoy import write_atomic
 from harness.platform.local.probe import http_status, wait_for
 from harness.platform.local.supervisor import Ledger, Supervised, spawn
 from harness.platform.local.values import LocalValues
 from harness.ports import LOOPBACK
-from harness.settings import project_root
 
+# monitoring_dir and rule_files live in harness.monitoring (the game days' PromQL check reads
+# the same files); re-exported here for the local platform's modules.
 __all__ = ["Prometheus", "ScrapeTarget", "monitoring_dir", "rule_files"]
-
-
-def monitoring_dir() -> Path:
-    return project_root() / "reference-stack" / "monitoring"
-
-
-def rule_files(folder: Path | None = None) -> list[Path]:
-    """Alert and recording rule files (``*.rules.yaml`` / ``*.rules.yml``), sorted."""
-    folder = folder or monitoring_dir()
-    if not folder.is_dir():
-        return []
-    found = {*folder.rglob("*.rules.yaml"), *folder.rglob("*.rules.yml")}
-    return sorted(found)
 
 
 @dataclass(frozen=True)
