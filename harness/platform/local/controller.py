@@ -644,8 +644,8 @@ class Controller:
         """Envoy reads EDS files asynchronously (inotify); a partition must be in effect when
         the call returns, so wait until the admin API shows the service's endpoints as written."""
         admin = envoy.EnvoyAdmin(self.ports["envoy_admin"])
-        deadline = time.monotonic() + timeout_s
-        while True:
+
+        def applied() -> bool:
             with self.lock:
                 want = {
                     c: sorted(f"{h}:{p}" for h, p in eps)
@@ -655,16 +655,15 @@ class Controller:
             try:
                 seen = admin.cluster_endpoints()
             except PlatformError:
-                seen = {}
-            if all(sorted(seen.get(c, [])) == eps for c, eps in want.items()):
-                return
-            if time.monotonic() > deadline:
-                has = {c: seen.get(c) for c in want}
-                raise PlatformError(
-                    f"envoy did not apply the endpoints of {service} within {timeout_s:.0f} s"
-                    f" (wanted {want}, has {has})"
-                )
-            time.sleep(0.02)
+                return False
+            return all(sorted(seen.get(c, [])) == eps for c, eps in want.items())
+
+        wait_for(
+            f"envoy to apply the endpoints of {service}",
+            applied,
+            timeout_s=timeout_s,
+            interval_s=0.02,
+        )
 
     def _write_routes(self, held: dict[str, float]) -> None:
         routes = [
