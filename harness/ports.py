@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 
 import psutil
@@ -13,8 +14,42 @@ __all__ = ["LOOPBACK", "check_free", "free_port", "holder_of"]
 LOOPBACK = "127.0.0.1"
 
 
+# Where free_port looks: below the kernel's ephemeral range. A port from that range (what
+# bind(0) hands out) is also the source port of any outgoing connection, so between the check
+# and the server's own bind, a client anywhere on the machine could take it (seen in CI: Envoy
+# "cannot bind 127.0.0.1:55635: Address already in use" while the stack's other processes
+# were opening connections).
+_LOWEST = 10000
+_TRIES = 200
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
-    """A port the OS says is free now on 127.0.0.1 (racy by nature; bind soon after)."""
+    """A port free now on 127.0.0.1 (racy by nature; bind soon after), drawn at random below
+    the ephemeral range so outgoing connections cannot take it meanwhile; where that range
+    leaves no room, or every draw is busy, the OS's choice."""
+    low = _ephemeral_low()
+    if low - _LOWEST >= 1000:
+        for _ in range(_TRIES):
+            port = _LOWEST + secrets.randbelow(low - _LOWEST)
+            if _bindable(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
