@@ -131,6 +131,51 @@ def _save_tiny_resnet(path: Path, shortest_edge: bool) -> None:
     (path / "preprocessor_config.json").write_text(json.dumps(pre.to_config()))
 
 
+def _normalise_by_arithmetic(pre: Any, img: Image.Image) -> np.ndarray:
+    """The preprocessing as first written (every image to RGB, five array operations):
+    the reference the lookup-table version must equal bit for bit, since models were
+    trained on its output."""
+    img = img.convert("RGB")
+    resample = Image.Resampling(pre.resample)
+    if pre.shortest_edge:
+        target = int(pre.height / pre.crop_pct)
+        w, h = img.size
+        scale = target / min(w, h)
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample)
+        w, h = img.size
+        left, top = (w - pre.width) // 2, (h - pre.height) // 2
+        img = img.crop((left, top, left + pre.width, top + pre.height))
+    else:
+        img = img.resize((pre.width, pre.height), resample)
+    arr = np.asarray(img, dtype=np.float32) * np.float32(pre.rescale_factor)
+    norm = (arr - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
+    return np.ascontiguousarray(norm.transpose(2, 0, 1), dtype=np.float32)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "LA", "1", "I;16"])
+def test_preprocessing_is_bit_identical_to_the_arithmetic(mode: str) -> None:
+    from modelserve.vision.preprocess import ImagePreprocessor
+
+    rng = np.random.default_rng(0)
+    preprocessors = [
+        ImagePreprocessor(height=32, width=32, mean=(0.5,) * 3, std=(0.5,) * 3),
+        ImagePreprocessor(),  # ImageNet statistics, a different value per channel
+        ImagePreprocessor(height=24, width=24, shortest_edge=True, resample=3),
+    ]
+    for pre in preprocessors:
+        for size in [(8, 8), (37, 20), (300, 211)]:
+            pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+            if mode == "I;16":
+                img = Image.fromarray(pixels[:, :, 0].astype(np.uint16) * 200)
+            else:
+                img = Image.fromarray(pixels).convert(mode)
+            got, want = pre(img), _normalise_by_arithmetic(pre, img)
+            assert got.dtype == np.float32
+            assert got.flags.c_contiguous
+            assert got.shape == want.shape == (3, pre.height, pre.width)
+            assert np.array_equal(got, want), (mode, size, float(np.abs(got - want).max()))
+
+
 @pytest.mark.parametrize("shortest_edge", [True, False])
 def test_loads_a_hugging_face_checkpoint_dir(tmp_path: Path, shortest_edge: bool) -> None:
     ckpt = tmp_path / "resnet-tiny"

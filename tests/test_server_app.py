@@ -277,3 +277,49 @@ def test_parse_pool_gives_the_same_answers_and_errors() -> None:
         assert (bad.status_code, bad.json()["field"]) == (413, "texts[1]")
         r = c.post(V2, json={"inputs": [_tensor(["q"])]})
         assert r.json()["outputs"][0]["data"] == ["Q"]
+
+
+def test_inference_posts_skip_starlettes_stack_and_nothing_else_does(client: TestClient) -> None:
+    """The short way (``_ServerApp``) is taken by exactly the inference POSTs; the rest still
+    reach Starlette's middleware and router, and unmatched look-alikes get its answers."""
+    app: Any = client.app
+    app.middleware_stack = app.build_middleware_stack()
+    seen: list[str] = []
+    stack = app.middleware_stack
+
+    async def spy(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(f"{scope.get('method')} {scope['path']}")
+        await stack(scope, receive, send)
+
+    app.middleware_stack = spy
+    body = {"inputs": [_tensor(["a"])]}
+    assert client.post("/v1/echo", json={"text": "a"}).status_code == 200
+    assert client.post(V2, json=body).status_code == 200
+    assert client.post("/v2/models/fake/versions/1/infer", json=body).status_code == 200
+    assert client.post("/v2/models/other/infer", json=body).json()["field"] == "model"
+    assert seen == []
+    for path in (
+        "/v2/models//infer",
+        "/v2/models/fake/extra/infer",
+        "/v2/models/fake/versions//infer",
+        "/v2/models/fake/versions/1/x/infer",
+    ):
+        r = client.post(path, json=body)
+        assert (r.status_code, r.json()["field"]) == (404, "path"), path
+    assert client.get(V2).status_code == 405
+    assert client.get("/v2/health/ready").status_code == 200
+    assert seen == [
+        "POST /v2/models//infer",
+        "POST /v2/models/fake/extra/infer",
+        "POST /v2/models/fake/versions//infer",
+        "POST /v2/models/fake/versions/1/x/infer",
+        f"GET {V2}",
+        "GET /v2/health/ready",
+    ]
+
+
+def test_a_single_item_failing_in_the_model_names_its_field(client: TestClient) -> None:
+    r = client.post("/v1/echo", json={"text": "poison pill"})
+    assert r.status_code == 500
+    assert r.json()["field"] == "text"
+    assert client.post("/v1/echo", json={"text": "fine"}).status_code == 200

@@ -54,3 +54,49 @@ def test_levels_below_the_setting_are_dropped(captured: io.StringIO) -> None:
     logging.getLogger("uvicorn.error").info("uvicorn speaks json too")
     lines = _lines(captured)
     assert [line["msg"] for line in lines] == ["uvicorn speaks json too"]
+
+
+class _CountingStream(io.StringIO):
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_burst_is_written_at_once_and_stop_does_not_linger() -> None:
+    import time
+
+    from modelserve.common.logging import JsonFormatter, _Writer
+
+    stream = _CountingStream()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    writer = _Writer(handler, stream, linger_s=30.0)
+    writer.start()
+    logger = logging.getLogger("modelserve.test.burst")
+    for i in range(200):
+        writer.queue.put(logger.makeRecord(logger.name, logging.INFO, "", 0, f"n{i}", None, None))
+    t0 = time.monotonic()
+    writer.stop()  # the 30 s linger is cut short: everything queued is written now
+    assert time.monotonic() - t0 < 5.0
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["msg"] for line in lines] == [f"n{i}" for i in range(200)]
+    assert stream.writes == 1
+
+
+def test_log_fast_writes_what_logger_log_writes(captured: io.StringIO) -> None:
+    from modelserve.common.logging import log_fast
+
+    log = logging.getLogger("modelserve.test")
+    token = request_id_var.set("req-7")
+    try:
+        log_fast(log, logging.INFO, "request", {"model": "ner", "status": 200})
+        log.info("request", extra={"model": "ner", "status": 200})
+        log_fast(log, logging.DEBUG, "hidden", {})
+    finally:
+        request_id_var.reset(token)
+    fast, slow = _lines(captured)
+    del fast["ts"], slow["ts"]
+    assert fast == slow
+    assert fast["request_id"] == "req-7"

@@ -7,13 +7,14 @@ response, and is put on every record logged while the request is handled (a cont
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
-import copy
 import json
 import logging
 import logging.handlers
 import queue
 import sys
+import threading
 import time
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "configure_logging",
     "current_request_id",
     "flush_logs",
+    "log_fast",
     "request_id_var",
 ]
 
@@ -75,7 +77,8 @@ class _Enqueue(logging.handlers.QueueHandler):
     """Hands records to the writer thread; captures what only the caller's thread knows."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        record = copy.copy(record)
+        # In place, not a copy (a copy per access line showed in profiles): the only change
+        # is merging args into msg, which every later reader would do the same way.
         record.msg = record.getMessage()
         record.args = None
         if record.exc_info:
@@ -86,35 +89,101 @@ class _Enqueue(logging.handlers.QueueHandler):
         return record
 
 
+class _Writer:
+    """The writer thread: formats queued records and writes them a burst at a time.
+
+    One wake-up, one ``write`` and one ``flush`` per burst instead of per record: at a
+    thousand access lines a second, per-record wake-ups and flushes cost the event loop's
+    core ~50 us a request (measured with ``msai bench serve``). A record waits at most
+    ``linger_s`` before it is written; :meth:`stop` writes everything queued at once.
+    """
+
+    _STOP = object()
+
+    def __init__(self, handler: logging.Handler, stream: Any, linger_s: float = 0.02) -> None:
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._handler = handler
+        self._stream = stream
+        self._linger_s = linger_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()  # no lingering from here on
+        self.queue.put(self._STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            if batch[0] is not self._STOP:
+                self._stopping.wait(self._linger_s)  # let a burst gather
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self.queue.get_nowait())
+            self._write([r for r in batch if r is not self._STOP])
+            if any(r is self._STOP for r in batch):
+                return
+
+    def _write(self, records: list[logging.LogRecord]) -> None:
+        lines = []
+        for record in records:
+            try:
+                lines.append(self._handler.format(record))
+            except Exception:
+                self._handler.handleError(record)
+        if not lines:
+            return
+        try:
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # stream closed or gone (shutdown, broken pipe)
+            pass
+
+
+def log_fast(logger: logging.Logger, level: int, msg: str, extra: dict[str, Any]) -> None:
+    """``logger.log(level, msg, extra=extra)`` without the caller lookup.
+
+    ``Logger._log`` walks the stack for the caller's file and line on every call; JSON
+    lines carry neither, and on a per-request log line the walk is measurable.
+    """
+    if logger.isEnabledFor(level):
+        logger.handle(logger.makeRecord(logger.name, level, "", 0, msg, (), None, extra=extra))
+
+
 _PLAIN = logging.Formatter()
-_listener: logging.handlers.QueueListener | None = None
+_writer: _Writer | None = None
 
 
 def flush_logs() -> None:
     """Write out every queued record (before ``os._exit``; ``atexit`` covers normal exits)."""
-    global _listener
-    if _listener is not None:
-        _listener.stop()
-        _listener = None
+    global _writer
+    if _writer is not None:
+        _writer.stop()
+        _writer = None
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     """Send every logger (uvicorn's included) to one JSON handler on stderr.
 
     Records go through a queue to a writer thread: formatting and the write + flush system
-    calls (hundreds of microseconds each on a busy machine) stay off the event loop.
+    calls (hundreds of microseconds each on a busy machine) stay off the event loop, and
+    bursts are written together (:class:`_Writer`).
     """
-    global _listener
+    global _writer
     flush_logs()
-    handler = logging.StreamHandler(stream or sys.stderr)
+    out = stream or sys.stderr
+    handler = logging.StreamHandler(out)  # its formatter and error reporting; never emits
     handler.setFormatter(JsonFormatter())
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    _listener = logging.handlers.QueueListener(records, handler)
-    _listener.start()
+    _writer = _Writer(handler, out)
+    _writer.start()
     atexit.unregister(flush_logs)  # once, however often logging is configured
     atexit.register(flush_logs)
     root = logging.getLogger()
-    root.handlers[:] = [_Enqueue(records)]
+    root.handlers[:] = [_Enqueue(_writer.queue)]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lg = logging.getLogger(name)

@@ -274,11 +274,14 @@ class VisionModel:
             return []
         pixels = np.stack([b.pixels for b in batch]).astype(np.float32, copy=False)
         probs = _softmax(self.backend.run({"pixel_values": pixels}).astype(np.float32))
-        outs = []
-        for item, p in zip(batch, probs, strict=True):
-            order = np.argsort(-p, kind="stable")[: item.top_k]
-            outs.append(VisionOutput([(self.labels[i], float(p[i])) for i in order], p))
-        return outs
+        # One sort and one conversion to Python numbers for the whole batch, not per item.
+        orders = np.argsort(-probs, axis=1, kind="stable").tolist()
+        rows = probs.tolist()
+        labels = self.labels
+        return [
+            VisionOutput([(labels[i], row[i]) for i in order[: item.top_k]], p)
+            for item, order, row, p in zip(batch, orders, rows, probs, strict=True)
+        ]
 
     def to_json(self, out: VisionOutput) -> dict[str, Any]:
         return {"predictions": [{"label": lab, "score": round(s, 6)} for lab, s in out.top]}
