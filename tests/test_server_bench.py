@@ -91,6 +91,7 @@ def test_bench_serve_fake_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "(a) raw runtime offline" in result.output
     assert "server / (a)" in result.output
+    assert "CPU per request:" in result.output
     figures = json.loads(out.read_text())[0]
     assert figures["msai"]["saturation_rps"] > 0
     assert figures["offline"]["raw_items_s"] > 0

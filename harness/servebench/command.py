@@ -366,6 +366,15 @@ def _report(r: dict[str, Any]) -> list[str]:
         f"{_ratio(msai.per_cpu_s, raw_cpu):.2f} (the fair ratio on a shared machine); the model's "
         f"predict() {pred_cpu:.1f}: serving layer keeps {_ratio(msai.per_cpu_s, pred_cpu):.2f}"
     )
+    if msai.per_cpu_s > 0 and raw_cpu > 0:
+        # What serving adds per request, in CPU time: independent of the model's size, so
+        # it says what the ratio above would be for a heavier model (or a GPU) too.
+        overhead_us = (1.0 / msai.per_cpu_s - 1.0 / raw_cpu) * 1e6
+        lines.append(
+            f"    CPU per request: {1e6 / msai.per_cpu_s:.0f} us, of which the forward pass "
+            f"{1e6 / raw_cpu:.0f} us and serving (HTTP, parsing, batching, logs) "
+            f"{overhead_us:.0f} us"
+        )
     target = P99_TARGET_MS[kind]
     lines.append(
         f"    p99 at 70%               {msai.at70.p(99):8.1f} ms target < {target:.0f}"
