@@ -135,18 +135,7 @@ def _normalise_by_arithmetic(pre: Any, img: Image.Image) -> np.ndarray:
     """The preprocessing as first written (every image to RGB, five array operations):
     the reference the lookup-table version must equal bit for bit, since models were
     trained on its output."""
-    img = img.convert("RGB")
-    resample = Image.Resampling(pre.resample)
-    if pre.shortest_edge:
-        target = int(pre.height / pre.crop_pct)
-        w, h = img.size
-        scale = target / min(w, h)
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample)
-        w, h = img.size
-        left, top = (w - pre.width) // 2, (h - pre.height) // 2
-        img = img.crop((left, top, left + pre.width, top + pre.height))
-    else:
-        img = img.resize((pre.width, pre.height), resample)
+    img = pre.resize(img.convert("RGB"))
     arr = np.asarray(img, dtype=np.float32) * np.float32(pre.rescale_factor)
     norm = (arr - np.asarray(pre.mean, np.float32)) / np.asarray(pre.std, np.float32)
     return np.ascontiguousarray(norm.transpose(2, 0, 1), dtype=np.float32)

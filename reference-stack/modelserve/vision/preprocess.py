@@ -145,24 +145,25 @@ class ImagePreprocessor:
         std = np.asarray(self.std, np.float32)[:, None]
         return np.ascontiguousarray((values - mean) / std, dtype=np.float32)
 
+    def resize(self, img: Image.Image) -> Image.Image:
+        """Resize (and, for ``shortest_edge``, centre-crop) to the model's height x width."""
+        resample = Image.Resampling(self.resample)
+        if not self.shortest_edge:
+            return img.resize((self.width, self.height), resample)
+        target = int(self.height / self.crop_pct)
+        w, h = img.size
+        scale = target / min(w, h)
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample)
+        w, h = img.size
+        left, top = (w - self.width) // 2, (h - self.height) // 2
+        return img.crop((left, top, left + self.width, top + self.height))
+
     def __call__(self, img: Image.Image) -> np.ndarray:
         # Greyscale stays one channel through the resize: converting to RGB copies the value
         # into R, G and B, and resampling treats channels alike, so it is the same picture
         # for a third of the work; the lookup below spreads it over three channels.
-        if img.mode != "L":
-            img = img.convert("RGB")
-        resample = Image.Resampling(self.resample)
-        if self.shortest_edge:
-            target = int(self.height / self.crop_pct)
-            w, h = img.size
-            scale = target / min(w, h)
-            img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), resample)
-            w, h = img.size
-            left, top = (w - self.width) // 2, (h - self.height) // 2
-            img = img.crop((left, top, left + self.width, top + self.height))
-        else:
-            img = img.resize((self.width, self.height), resample)
-        pixels = np.asarray(img)  # uint8 (H, W) or (H, W, 3)
+        img = img if img.mode == "L" else img.convert("RGB")
+        pixels = np.asarray(self.resize(img))  # uint8 (H, W) or (H, W, 3)
         if pixels.ndim == 2:
             return self._lut.take(pixels, axis=1)
         # Channel c's values sit at c * 256 in the flattened table.
