@@ -15,6 +15,7 @@ forces exit. A model that fails to load exits 1.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import signal
@@ -93,6 +94,10 @@ def serve(kind: str, port: int, host: str) -> int:
     app = factory(on_fatal=on_fatal)
     settings = app.state.settings
     configure_logging(settings.log_level)
+    # Python's default (700 net allocations) ran the young-generation collector ~900 times in
+    # a 15 s vision saturation run, 0.47 s of CPU (~20 us a request); at 10,000 it ran 9
+    # times, 0.025 s. A request's objects die by reference count, not by the collector.
+    gc.set_threshold(10_000, 10, 10)
     config = uvicorn.Config(
         app,
         host=host,
