@@ -158,7 +158,7 @@ def test_accepted_sockets_have_tcp_nodelay() -> None:
     import uvicorn
     from modelserve.common.server_settings import ServerSettings
     from modelserve.common.testing import FakeSettings, create_fake_app
-    from modelserve.transport import NoDelayHttpProtocol
+    from modelserve.transport import CoalescingTransport, NoDelayHttpProtocol
 
     port = free_port()
     app = create_fake_app(ServerSettings(drain_delay_s=0, drain_deadline_s=1), FakeSettings())
@@ -174,6 +174,7 @@ def test_accepted_sockets_have_tcp_nodelay() -> None:
         with httpx.Client() as c:
             assert c.get(f"http://127.0.0.1:{port}/v2/health/live").status_code == 200
             for conn in list(server.server_state.connections):
+                assert isinstance(conn.transport, CoalescingTransport)  # type: ignore[attr-defined]
                 sock = conn.transport.get_extra_info("socket")  # type: ignore[attr-defined]
                 flags.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
     finally:
