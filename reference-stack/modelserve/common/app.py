@@ -532,52 +532,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return json_response(body, exc.status_code)
 
 
-_V2 = "/v2/models/"
-_INFER = "/infer"
-
-
 class _ServerApp(Starlette):
     """Starlette, with inference requests dispatched ahead of its middleware and router.
 
     Those layers (two error middlewares, route matching over every route, the per-route
     wrapper) cost tens of microseconds a request, measurable against a model that runs in
     half a millisecond (``msai bench serve``). They add nothing to an inference handler:
-    :meth:`ModelServer.serve` already turns every exception into a response. Only ``POST``
-    to an inference path takes the short way; everything else (health, metadata, metrics,
-    admin, a wrong method or an unknown path) goes through Starlette, which also keeps the
-    same routes for those paths, so the answers are the same either way.
+    :meth:`ModelServer.serve` already turns every exception into a response. A ``POST`` that
+    one of the ``inference`` routes matches (by that route's own pattern) goes straight to
+    that route's endpoint; everything else (health, metadata, metrics, admin, a wrong method
+    or an unknown path) goes through Starlette, which holds the same routes, so the answers
+    are the same either way.
     """
 
-    def __init__(self, server: ModelServer, **kwargs: Any) -> None:
+    def __init__(self, inference: Sequence[Route], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._server = server
-        route = server.json_route
-        self._json_path = route.path if route is not None else None
-
-    def _match(
-        self, path: str
-    ) -> tuple[str, Callable[[Request], Awaitable[Response]], dict[str, str]] | None:
-        server = self._server
-        if path == self._json_path:
-            return "json", server.infer_json, {}
-        if path.startswith(_V2) and path.endswith(_INFER):
-            parts = path[len(_V2) : -len(_INFER)].split("/")
-            if len(parts) == 1 and parts[0]:
-                return "v2", server.infer_v2, {"model": parts[0]}
-            if len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
-                return "v2", server.infer_v2, {"model": parts[0], "version": parts[2]}
-        return None
+        self._inference = tuple(inference)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            hit = self._match(scope["path"])
-            if hit is not None:
-                route, handler, params = hit
-                scope["app"] = self
-                scope["path_params"] = params
-                response = await self._server.serve(Request(scope, receive), route, handler)
-                await response(scope, receive, send)
-                return
+            path = scope["path"]
+            for route in self._inference:
+                match = route.path_regex.match(path)
+                if match is not None:
+                    scope["app"] = self
+                    scope["path_params"] = match.groupdict()
+                    response = await route.endpoint(Request(scope, receive))
+                    await response(scope, receive, send)
+                    return
         await super().__call__(scope, receive, send)
 
 
@@ -600,24 +582,28 @@ def create_app(
 
         return endpoint
 
+    infer = Route("/v2/models/{model}/infer", wrap("v2", server.infer_v2), methods=["POST"])
+    infer_version = Route(
+        "/v2/models/{model}/versions/{version}/infer",
+        wrap("v2", server.infer_v2),
+        methods=["POST"],
+    )
+    inference = [infer, infer_version]
     routes = [
         Route("/v2/health/live", server.live, methods=["GET"]),
         Route("/v2/health/ready", server.ready, methods=["GET"]),
         Route("/v2", server.server_meta, methods=["GET"]),
         Route("/v2/models/{model}", server.model_meta, methods=["GET"]),
         Route("/v2/models/{model}/ready", server.model_ready, methods=["GET"]),
-        Route("/v2/models/{model}/infer", wrap("v2", server.infer_v2), methods=["POST"]),
+        infer,
         Route("/v2/models/{model}/versions/{version}", server.model_meta, methods=["GET"]),
         Route("/v2/models/{model}/versions/{version}/ready", server.model_ready, methods=["GET"]),
-        Route(
-            "/v2/models/{model}/versions/{version}/infer",
-            wrap("v2", server.infer_v2),
-            methods=["POST"],
-        ),
+        infer_version,
         Route("/metrics", server.metrics_route, methods=["GET"]),
     ]
     if json_route is not None:
-        routes.append(Route(json_route.path, wrap("json", server.infer_json), methods=["POST"]))
+        inference.append(Route(json_route.path, wrap("json", server.infer_json), methods=["POST"]))
+        routes.append(inference[-1])
     if settings.fault_hooks:
         methods = ["GET", "POST", "DELETE"]
         routes.append(Route("/admin/faults", server.admin_faults, methods=methods))
@@ -632,7 +618,7 @@ def create_app(
             await server.shutdown()
 
     app = _ServerApp(
-        server, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
+        inference, routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error}
     )
     app.state.server = server
     app.state.lifecycle = server.lifecycle
