@@ -3,7 +3,6 @@ runs them and the monitoring_coverage gate (the live check is scenarios/observab
 
 from __future__ import annotations
 
-import json
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from harness.errors import ConfigError
 from harness.gates import GateContext, gate_from_spec
 from harness.monitoring import Expression, expressions, finite_series, operands
 from harness.observers import MonitoringObserver
+from harness.platform.local.respond import send_json
 from harness.record import RunRecord, read_events
 
 
@@ -111,12 +111,7 @@ class _FakeProm(BaseHTTPRequestHandler):
                 200,
                 {"status": "success", "data": {"resultType": "vector", "result": result}},
             )
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        send_json(self, status, body)
 
     def log_message(self, *args: Any) -> None:
         pass

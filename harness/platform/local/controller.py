@@ -53,6 +53,7 @@ from harness.platform.local.hold import HoldProxy
 from harness.platform.local.links import Links
 from harness.platform.local.probe import http_status, wait_for
 from harness.platform.local.prometheus import Prometheus, ScrapeTarget, rule_files
+from harness.platform.local.respond import send, send_json
 from harness.platform.local.settings import LocalSettings, local_settings
 from harness.platform.local.spot import MetadataServer, poll_notice
 from harness.platform.local.supervisor import Ledger, Supervised, spawn
@@ -1463,68 +1464,58 @@ def _serve_api(ctl: Controller, done: threading.Event) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def _reply(self, status: int, data: Any) -> None:
-            body = json.dumps(data).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
         def do_GET(self) -> None:
             path, _, query = self.path.partition("?")
             if path == "/state":
-                return self._reply(200, ctl.state())
+                return send_json(self, 200, ctl.state())
             if path == "/metrics":
-                body = ctl.metrics_text().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return None
+                return send(self, 200, ctl.metrics_text().encode(), "text/plain; version=0.0.4")
             if path == "/alerts":
                 since = float(urllib.parse.parse_qs(query).get("since", ["0"])[0])
-                return self._reply(200, ctl.alerts.alerts(since))
-            self._reply(404, {"error": f"no route {path}"})
+                return send_json(self, 200, ctl.alerts.alerts(since))
+            send_json(self, 404, {"error": f"no route {path}"})
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 body = json.loads(self.rfile.read(length) or b"{}")
             except ValueError:
-                return self._reply(400, {"error": "body is not JSON", "type": "ConfigError"})
+                return send_json(self, 400, {"error": "body is not JSON", "type": "ConfigError"})
             if self.path.startswith("/webhook"):
                 receiver = self.path.removeprefix("/webhook").strip("/") or "default"
                 try:
                     n = ctl.alerts.record(receiver, body)
                 except ValueError as exc:
-                    return self._reply(400, {"error": str(exc), "type": "ConfigError"})
+                    return send_json(self, 400, {"error": str(exc), "type": "ConfigError"})
                 ctl.act_on_alerts(body)
-                return self._reply(200, {"recorded": n})
+                return send_json(self, 200, {"recorded": n})
             if self.path == "/shutdown":
-                self._reply(200, {"ok": True})
+                send_json(self, 200, {"ok": True})
                 done.set()
                 return None
             fn = routes.get(self.path)
             if fn is None:
-                return self._reply(404, {"error": f"no route {self.path}"})
+                return send_json(self, 404, {"error": f"no route {self.path}"})
             if ctl.phase != "ready":
-                return self._reply(409, {"error": f"stack is {ctl.phase}", "type": "PlatformError"})
+                return send_json(
+                    self, 409, {"error": f"stack is {ctl.phase}", "type": "PlatformError"}
+                )
             try:
-                return self._reply(200, {"result": fn(body)})
+                return send_json(self, 200, {"result": fn(body)})
             except KeyError as exc:
-                return self._reply(400, {"error": f"missing field {exc}", "type": "ConfigError"})
+                return send_json(
+                    self, 400, {"error": f"missing field {exc}", "type": "ConfigError"}
+                )
             except (HarnessError, ValueError, TypeError) as exc:
                 kind = type(exc).__name__ if isinstance(exc, HarnessError) else "ConfigError"
                 extra = {}
                 if isinstance(exc, Unsupported):
                     extra = {"operation": exc.operation, "reason": exc.reason}
-                return self._reply(400, {"error": str(exc), "type": kind, **extra})
+                return send_json(self, 400, {"error": str(exc), "type": kind, **extra})
             except Exception as exc:
                 ctl.event("error", where=self.path, trace=traceback.format_exc()[-2000:])
-                return self._reply(
-                    500, {"error": f"{type(exc).__name__}: {exc}", "type": "PlatformError"}
+                return send_json(
+                    self, 500, {"error": f"{type(exc).__name__}: {exc}", "type": "PlatformError"}
                 )
 
     server = ThreadingHTTPServer((LOOPBACK, ctl.control_port), Handler)

@@ -13,7 +13,6 @@ models are built.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -21,6 +20,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from harness.platform.local.respond import send, send_json
 
 __all__ = ["main"]
 
@@ -57,14 +58,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send(self, status, body, ctype)
 
     def _json(self, status: int, data: dict[str, Any]) -> None:
-        self._send(status, json.dumps(data).encode())
+        send_json(self, status, data)
 
     def _handle(self) -> None:
         st = self.server.state

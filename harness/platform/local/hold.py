@@ -11,7 +11,6 @@ service's cold start, recorded by the controller.
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import threading
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from harness.platform.local.respond import send_json
 from harness.ports import LOOPBACK
 
 __all__ = ["HoldProxy"]
@@ -96,7 +96,7 @@ class HoldProxy:
             with self._cond:
                 self.pending -= 1
         if port is None:
-            return _reply(
+            return send_json(
                 h,
                 504,
                 {"error": f"no replica of {self.service} became ready within the hold timeout"},
@@ -115,15 +115,6 @@ class HoldProxy:
             h.end_headers()
             h.wfile.write(data)
         except (OSError, http.client.HTTPException) as exc:
-            _reply(h, 502, {"error": f"replica of {self.service} failed: {exc}"})
+            send_json(h, 502, {"error": f"replica of {self.service} failed: {exc}"})
         finally:
             conn.close()
-
-
-def _reply(h: BaseHTTPRequestHandler, status: int, data: dict[str, Any]) -> None:
-    body = json.dumps(data).encode()
-    h.send_response(status)
-    h.send_header("Content-Type", "application/json")
-    h.send_header("Content-Length", str(len(body)))
-    h.end_headers()
-    h.wfile.write(body)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from harness.platform.local.respond import send
 from harness.ports import LOOPBACK
 
 __all__ = ["MetadataServer", "Notice", "iso", "poll_notice"]
@@ -48,12 +49,7 @@ class MetadataServer:
                 pass
 
             def _send(self, status: int, body: str, ctype: str = "text/plain") -> None:
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send(self, status, body.encode(), ctype)
 
             def do_PUT(self) -> None:
                 if self.path == "/latest/api/token":
