@@ -72,7 +72,7 @@ def test_a_burst_is_written_at_once_and_stop_does_not_linger() -> None:
     stream = _CountingStream()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    writer = _Writer(handler, stream, linger_s=30.0)
+    writer = _Writer(handler, linger_s=30.0)
     writer.start()
     logger = logging.getLogger("modelserve.test.burst")
     for i in range(200):

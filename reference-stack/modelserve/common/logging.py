@@ -100,10 +100,9 @@ class _Writer:
 
     _STOP = object()
 
-    def __init__(self, handler: logging.Handler, stream: Any, linger_s: float = 0.02) -> None:
+    def __init__(self, handler: logging.StreamHandler[Any], linger_s: float = 0.02) -> None:
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._handler = handler
-        self._stream = stream
+        self._handler = handler  # formats, reports errors and holds the stream; never emits
         self._linger_s = linger_s
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
@@ -138,8 +137,8 @@ class _Writer:
         if not lines:
             return
         try:
-            self._stream.write("\n".join(lines) + "\n")
-            self._stream.flush()
+            self._handler.stream.write("\n".join(lines) + "\n")
+            self._handler.stream.flush()
         except (OSError, ValueError):  # stream closed or gone (shutdown, broken pipe)
             pass
 
@@ -175,10 +174,9 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     """
     global _writer
     flush_logs()
-    out = stream or sys.stderr
-    handler = logging.StreamHandler(out)  # its formatter and error reporting; never emits
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
-    _writer = _Writer(handler, out)
+    _writer = _Writer(handler)
     _writer.start()
     atexit.unregister(flush_logs)  # once, however often logging is configured
     atexit.register(flush_logs)
