@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from modelserve.common.testing import http_ready, start_replica, wait_until
 
 from harness.ports import free_port
-from harness.servebench.loadgen import LoadSpec, percentile, run_open_loop
+from harness.servebench.loadgen import LoadSpec, percentile, run_closed_loop, run_open_loop
 from harness.servebench.payloads import bodies, json_items, model_item
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +63,33 @@ def test_open_loop_sends_on_schedule_and_times_from_intent(fake_port: int) -> No
     assert again.sent == result.sent  # seeded schedule
 
 
+def test_closed_loop_keeps_that_many_requests_in_flight(fake_port: int) -> None:
+    spec = LoadSpec(
+        port=fake_port,
+        path="/v1/echo",
+        bodies=bodies("fake", 8),
+        rate=0,
+        duration_s=1.0,
+        warmup_s=0.2,
+        concurrency=4,
+    )
+    result = asyncio.run(run_closed_loop(spec))
+    assert result.conns == 4  # one kept-alive connection per worker
+    assert result.errors == {}
+    assert result.ok == result.sent == len(result.latencies_ms) > 4
+    assert result.rate == result.sent / spec.duration_s
+    assert result.answered >= result.sent  # warm-up and the tail answered too
+
+
+def test_closed_loop_counts_refused_connections() -> None:
+    spec = LoadSpec(
+        port=free_port(), path="/", bodies=["{}"], rate=0, duration_s=0.3, concurrency=3
+    )
+    result = asyncio.run(run_closed_loop(spec))
+    assert result.ok == 0
+    assert result.errors == {"ConnectionRefusedError": 3}
+
+
 def test_open_loop_counts_refused_connections() -> None:
     spec = LoadSpec(port=free_port(), path="/", bodies=["{}"], rate=50, duration_s=0.3)
     result = asyncio.run(run_open_loop(spec))
@@ -92,9 +119,31 @@ def test_bench_serve_fake_end_to_end(tmp_path: Path) -> None:
     assert "(a) raw runtime offline" in result.output
     assert "server / (a)" in result.output
     assert "CPU per request:" in result.output
+    assert "closed-loop probe (64 connections)" in result.output
+    assert "(python on cpu)" in result.output  # the fake model has no runtime of its own
     figures = json.loads(out.read_text())[0]
     assert figures["msai"]["saturation_rps"] > 0
     assert figures["offline"]["raw_items_s"] > 0
+    assert figures["msai"]["generator_lag_p99_ms"] >= 0
+
+
+def test_report_says_when_the_generators_fell_behind() -> None:
+    from harness.servebench.command import LAG_LIMIT_MS, Served, _report
+    from harness.servebench.loadgen import LoadResult
+
+    def served(lag_ms: float) -> Served:
+        sat = LoadResult(rate=100, duration_s=1, ok=90, latencies_ms=[5.0] * 90)
+        sat.lag_p99_ms = lag_ms
+        at70 = LoadResult(rate=63, duration_s=1, ok=63, latencies_ms=[3.0] * 63)
+        return Served("msai serve", sat, at70, per_cpu_s=100.0)
+
+    offline = {"raw_items_s": 100.0, "predict_items_s": 95.0, "device": "cuda", "runtime": "torch"}
+    base = {"kind": "vision", "batch": 32, "offline": offline, "server_cores": [1]}
+    behind = "\n".join(_report({**base, "msai": served(LAG_LIMIT_MS * 3)}))
+    on_time = "\n".join(_report({**base, "msai": served(LAG_LIMIT_MS / 4)}))
+    assert "load generators fell behind" in behind
+    assert "load generators fell behind" not in on_time
+    assert "(torch on cuda)" in on_time
 
 
 @pytest.mark.slow

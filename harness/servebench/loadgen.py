@@ -8,11 +8,11 @@ to ``max_conns``, after which it waits for one (and that wait is in its latency)
 
 Run as a process so it can be pinned apart from the server::
 
-    python -m harness.servebench.loadgen '{"port": 8080, "path": "/v1/ner", ...}'
+    python -m harness.servebench.loadgen '{"port": 8080, "path": "/v1/ner", ...}' [OUT]
 
-prints one JSON object (:class:`LoadResult` as a dict). Kept dependency-free and minimal on
-purpose: one core of it sends several thousand requests/s, well above what the servers
-under test reach here.
+writes one JSON object (:class:`LoadResult` as a dict) to OUT, or prints it. Kept
+dependency-free and minimal on purpose: one core of it sends several thousand requests/s,
+well above what the servers under test reach here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import sys
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["LoadResult", "LoadSpec", "percentile", "run_open_loop"]
+__all__ = ["LoadResult", "LoadSpec", "percentile", "run_closed_loop", "run_open_loop"]
 
 _MAX_IDLE_S = 2.0  # well under servers' keep-alive timeouts (uvicorn: 5 s)
 
@@ -44,6 +44,9 @@ class LoadSpec:
     timeout_s: float = 10.0
     warmup_s: float = 0.0  # requests due before this are sent but not recorded
     content_type: str = "application/json"
+    # > 0: closed loop instead, this many connections each sending its next request when the
+    # last is answered (``rate`` unused). Used to find what rate to offer, not to report.
+    concurrency: int = 0
 
 
 @dataclass
@@ -116,9 +119,8 @@ async def _exchange(conn: _Conn, request: bytes, timeout: float) -> tuple[int, b
     return status, keep
 
 
-async def run_open_loop(spec: LoadSpec) -> LoadResult:
-    rng = random.Random(spec.seed)
-    requests = [
+def _requests(spec: LoadSpec) -> list[bytes]:
+    return [
         (
             f"POST {spec.path} HTTP/1.1\r\nHost: {spec.host}\r\n"
             f"Content-Type: {spec.content_type}\r\nContent-Length: {len(b.encode())}\r\n\r\n"
@@ -126,6 +128,11 @@ async def run_open_loop(spec: LoadSpec) -> LoadResult:
         + b.encode()
         for b in spec.bodies
     ]
+
+
+async def run_open_loop(spec: LoadSpec) -> LoadResult:
+    rng = random.Random(spec.seed)
+    requests = _requests(spec)
     total_s = spec.warmup_s + spec.duration_s
     result = LoadResult(rate=spec.rate, duration_s=spec.duration_s)
     errors: Counter[str] = Counter()
@@ -240,6 +247,58 @@ async def run_open_loop(spec: LoadSpec) -> LoadResult:
     return result
 
 
+async def run_closed_loop(spec: LoadSpec) -> LoadResult:
+    """``spec.concurrency`` connections, each sending its next request as soon as the last
+    is answered: the server's throughput when it never has more than that many waiting
+    (under its queue bound, so nothing is shed). Latency counts from each send."""
+    requests = _requests(spec)
+    result = LoadResult(rate=0.0, duration_s=spec.duration_s)
+    errors: Counter[str] = Counter()
+    loop = asyncio.get_running_loop()
+    window_start = loop.time() + spec.warmup_s
+    window_end = window_start + spec.duration_s
+
+    async def worker(k: int) -> None:
+        conn: _Conn | None = None
+        i = k
+        try:
+            while loop.time() < window_end:
+                if conn is None:
+                    conn = _Conn(*await asyncio.open_connection(spec.host, spec.port))
+                    result.conns += 1
+                sent = loop.time()
+                status, keep = await _exchange(conn, requests[i % len(requests)], spec.timeout_s)
+                i += spec.concurrency
+                done = loop.time()
+                result.answered += 1
+                if not keep:
+                    conn.close()
+                    conn = None
+                in_window = window_start <= sent and done < window_end
+                if in_window:
+                    result.sent += 1
+                if status == 200:
+                    result.ok_total += 1
+                    if in_window:
+                        result.ok += 1
+                        result.latencies_ms.append((done - sent) * 1000.0)
+                elif in_window:
+                    errors[f"http_{status}"] += 1
+        except TimeoutError:
+            errors["timeout"] += 1
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            errors[type(exc).__name__] += 1
+        finally:
+            if conn is not None:
+                conn.close()
+
+    await asyncio.gather(*(worker(k) for k in range(spec.concurrency)))
+    result.errors = dict(errors)
+    if result.duration_s:
+        result.rate = result.sent / result.duration_s
+    return result
+
+
 def main() -> None:
     spec = LoadSpec(**json.loads(sys.argv[1]))
     try:
@@ -248,9 +307,20 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(run_open_loop(spec))
-    out = asdict(result)
-    print(json.dumps(out))
+    result = asyncio.run(run_closed_loop(spec) if spec.concurrency > 0 else run_open_loop(spec))
+    text = json.dumps(asdict(result))
+    if len(sys.argv) > 2:
+        with open(sys.argv[2], "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
+    # The result carries every latency (hundreds of KB at GPU rates). Under PYTHONUNBUFFERED
+    # stdout's binary layer is the raw file, whose write may take only part of a large
+    # buffer (a pipe; seen cut at 64 and 128 KiB): print() drops the rest, so loop.
+    data = memoryview((text + "\n").encode())
+    while data:
+        written = sys.stdout.buffer.write(data)
+        data = data[written if written is not None else 0 :]
+    sys.stdout.buffer.flush()
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ Run as a process pinned to the server's cores (the command does ``taskset``)::
 
     python -m harness.servebench.offline '{"kind": "ner", "batch": 16, "seconds": 5}'
 
-prints ``{"raw_items_s", "predict_items_s", "flops_per_item", "device", ...}``:
+prints ``{"raw_items_s", "predict_items_s", "flops_per_item", "device", "runtime", ...}``:
 
-- ``raw_items_s``: ONNX Runtime ``session.run`` alone on the exact feeds one forward pass of
+- ``raw_items_s``: the runtime's forward pass alone (ONNX Runtime ``session.run``, or the
+  PyTorch module under ``MSAI_<KIND>_RUNTIME=torch``) on the exact feeds one forward pass of
   the model gets (captured from a real ``predict``), batch after batch: the ceiling the
   server is compared with (target: server >= 0.8 of it);
 - ``predict_items_s``: the model's ``predict`` (pre- and post-processing included);
@@ -112,6 +113,7 @@ def measure(kind: str, batch: int, seconds: float) -> dict[str, Any]:
             raw_items_cpu_s=result["predict_items_cpu_s"],
             flops_per_item=None,
             device="cpu",
+            runtime="python",
         )
         return result
     captured: dict[str, Any] = {}
@@ -129,6 +131,7 @@ def measure(kind: str, batch: int, seconds: float) -> dict[str, Any]:
     )
     result["feed_shapes"] = {k: list(v.shape) for k, v in captured.items()}
     result["device"] = getattr(backend, "device", "cpu")
+    result["runtime"] = getattr(backend, "runtime", "onnxruntime")
     result["providers"] = getattr(backend, "providers", None)
     result["flops_per_item"] = _flops(model, captured, batch)
     return result
