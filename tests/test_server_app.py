@@ -182,6 +182,25 @@ def test_deadline_headers_are_checked(client: TestClient) -> None:
     assert ok.status_code == 200
 
 
+def test_a_request_that_would_be_shed_is_refused_before_its_body_is_parsed() -> None:
+    with _client(batch_cost_ms=50) as c:
+        wait_until(lambda: c.get("/v2/health/ready").status_code == 200)
+        assert c.post("/v1/echo", json={"text": "warm"}).status_code == 200  # a pass: ~50 ms
+
+        def malformed(deadline_ms: str) -> Any:
+            headers = {"content-type": "application/json", "x-request-deadline-ms": deadline_ms}
+            return c.post("/v1/echo", content=b"{not json", headers=headers)
+
+        hurried = malformed("5")
+        # One pass ahead (~50 ms) is over its 5 ms: shed as such, without reading the JSON.
+        assert hurried.status_code == 503
+        assert hurried.json()["reason"] == "deadline"
+        assert hurried.headers["retry-after"] == "1"
+        patient = malformed("5000")
+        assert patient.status_code == 400  # admitted, then parsed: the body's own error
+        assert patient.json()["field"] == "body"
+
+
 def test_item_failing_in_the_model_names_its_field(client: TestClient) -> None:
     r = client.post("/v1/echo", json={"texts": ["fine", "poison pill"]})
     assert r.status_code == 500

@@ -181,6 +181,38 @@ def test_queue_full_sheds_429_with_retry_after() -> None:
     b.stop(1.0)
 
 
+def test_admit_refuses_as_submit_would_and_counts_each_refusal_once() -> None:
+    gate = threading.Event()
+
+    class Slow:
+        def predict(self, batch: Sequence[str]) -> list[str]:
+            gate.wait(5)
+            return list(batch)
+
+    b, metrics = _batcher(Slow(), max_batch_size=1, max_queue_delay_s=0, queue_capacity=2)
+
+    async def main() -> None:
+        tasks = [asyncio.ensure_future(b.submit(["0"], 10.0))]
+        await asyncio.sleep(0.05)  # taken into the (blocked) forward pass
+        tasks += [asyncio.ensure_future(b.submit([f"{i}"], 10.0)) for i in (1, 2)]
+        await asyncio.sleep(0.05)  # two queued: full
+        b.admit(0, 10.0)  # nothing more asked: fits
+        with pytest.raises(Overloaded) as err:
+            b.admit(1, 10.0)
+        assert (err.value.status, err.value.reason) == (429, "queue_full")
+        gate.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert _shed(metrics, "queue_full") == 1
+    b.admit(2, 10.0)  # drained: room again
+    b.stop(1.0)
+    with pytest.raises(Overloaded) as err:
+        b.admit(1, 10.0)
+    assert (err.value.status, err.value.reason) == (503, "draining")
+    assert _shed(metrics, "draining") == 1
+
+
 def test_predicted_wait_over_the_deadline_sheds_503() -> None:
     model = FakeModel(FakeSettings(batch_cost_ms=50, item_cost_ms=0))
     b, metrics = _batcher(model, max_batch_size=1, max_queue_delay_s=0)

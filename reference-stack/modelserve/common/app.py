@@ -217,6 +217,12 @@ class ModelServer:
         status = 500
         try:
             try:
+                # Shed before parsing: a request refused after its JSON and images were
+                # decoded costs nearly what a served one does, and under overload the
+                # refusals would crowd out the work (``Batcher.admit``).
+                self.batcher.admit(
+                    1, parse_deadline(request.headers, self.settings.default_deadline_ms / 1000.0)
+                )
                 response = await handler(request)
             except Exception as exc:
                 response = error_response(exc, rid)

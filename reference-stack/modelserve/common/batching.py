@@ -152,14 +152,11 @@ class Batcher(Generic[In, Out]):
             batches += 1
         return batches * per_batch
 
-    async def submit(self, values: Sequence[In], deadline_s: float) -> list[Out]:
-        """Queue ``values`` (one request's items) and wait for their outputs, in order.
-
-        ``deadline_s`` is the time budget from now. Raises :class:`Overloaded` when refused;
-        an item whose forward pass failed raises its own error, with ``item_index`` set to
-        the item's position in ``values``.
-        """
-        n = len(values)
+    def admit(self, n: int, deadline_s: float) -> None:
+        """Raise :class:`Overloaded` (and count the shed) if ``n`` items with ``deadline_s``
+        left would be refused now. :meth:`submit` calls it; the server also calls it for one
+        item before it parses a request, so that under overload a refusal costs a check
+        instead of a parse (JSON, base64, image decoding) whose result is thrown away."""
         if self._stopping:
             self._metrics.shed_one("draining")
             raise Overloaded(
@@ -184,6 +181,16 @@ class Batcher(Generic[In, Out]):
                 retry_after_s=wait - deadline_s,
                 status=503,
             )
+
+    async def submit(self, values: Sequence[In], deadline_s: float) -> list[Out]:
+        """Queue ``values`` (one request's items) and wait for their outputs, in order.
+
+        ``deadline_s`` is the time budget from now. Raises :class:`Overloaded` when refused;
+        an item whose forward pass failed raises its own error, with ``item_index`` set to
+        the item's position in ``values``.
+        """
+        n = len(values)
+        self.admit(n, deadline_s)
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         items = [_Item(v, now, now + deadline_s, loop.create_future()) for v in values]
