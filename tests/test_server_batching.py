@@ -152,24 +152,35 @@ def test_model_errors_keep_their_type_when_retried_singly() -> None:
     b.stop(1.0)
 
 
+class _Gated:
+    """A model whose forward pass blocks until ``gate`` is set (at most 5 s)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def predict(self, batch: Sequence[str]) -> list[str]:
+        self.gate.wait(5)
+        return list(batch)
+
+
+async def _fill(b: Batcher[Any, Any], queued: int) -> list[asyncio.Future[Any]]:
+    """One item into the (blocked) forward pass, then ``queued`` more waiting behind it."""
+    tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(b.submit(["0"], 10.0))]
+    await asyncio.sleep(0.05)  # taken into the pass
+    tasks += [asyncio.ensure_future(b.submit([f"{i}"], 10.0)) for i in range(1, queued + 1)]
+    await asyncio.sleep(0.05)
+    return tasks
+
+
 def test_queue_full_sheds_429_with_retry_after() -> None:
-    gate = threading.Event()
-
-    class Slow:
-        def predict(self, batch: Sequence[str]) -> list[str]:
-            gate.wait(5)
-            return list(batch)
-
-    b, metrics = _batcher(Slow(), max_batch_size=1, max_queue_delay_s=0, queue_capacity=3)
+    model = _Gated()
+    b, metrics = _batcher(model, max_batch_size=1, max_queue_delay_s=0, queue_capacity=3)
 
     async def main() -> Overloaded:
-        tasks = [asyncio.ensure_future(b.submit(["0"], 10.0))]
-        await asyncio.sleep(0.05)  # taken into the (blocked) forward pass
-        tasks += [asyncio.ensure_future(b.submit([f"{i}"], 10.0)) for i in range(1, 4)]
-        await asyncio.sleep(0.05)  # three queued: full
+        tasks = await _fill(b, 3)  # three queued: full
         with pytest.raises(Overloaded) as err:
             await b.submit(["late"], 10.0)
-        gate.set()
+        model.gate.set()
         await asyncio.gather(*tasks)
         return err.value
 
@@ -182,25 +193,16 @@ def test_queue_full_sheds_429_with_retry_after() -> None:
 
 
 def test_admit_refuses_as_submit_would_and_counts_each_refusal_once() -> None:
-    gate = threading.Event()
-
-    class Slow:
-        def predict(self, batch: Sequence[str]) -> list[str]:
-            gate.wait(5)
-            return list(batch)
-
-    b, metrics = _batcher(Slow(), max_batch_size=1, max_queue_delay_s=0, queue_capacity=2)
+    model = _Gated()
+    b, metrics = _batcher(model, max_batch_size=1, max_queue_delay_s=0, queue_capacity=2)
 
     async def main() -> None:
-        tasks = [asyncio.ensure_future(b.submit(["0"], 10.0))]
-        await asyncio.sleep(0.05)  # taken into the (blocked) forward pass
-        tasks += [asyncio.ensure_future(b.submit([f"{i}"], 10.0)) for i in (1, 2)]
-        await asyncio.sleep(0.05)  # two queued: full
+        tasks = await _fill(b, 2)  # two queued: full
         b.admit(0, 10.0)  # nothing more asked: fits
         with pytest.raises(Overloaded) as err:
             b.admit(1, 10.0)
         assert (err.value.status, err.value.reason) == (429, "queue_full")
-        gate.set()
+        model.gate.set()
         await asyncio.gather(*tasks)
 
     asyncio.run(main())
