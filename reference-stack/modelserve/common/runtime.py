@@ -10,6 +10,7 @@ exports one once (:func:`~modelserve.common.onnx_export.export_onnx`) and checks
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 RUNTIMES = ("onnxruntime", "torch")
+_log = logging.getLogger(__name__)
 _DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -53,8 +55,25 @@ def onnx_providers(device: str = "auto") -> list[str]:
             field="device",
         )
     if device != "cpu" and "CUDAExecutionProvider" in available:
+        _preload_cuda(ort)
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
+
+
+_preloaded: list[bool] = []
+
+
+def _preload_cuda(ort: Any) -> None:
+    """Load CUDA and cuDNN from their pip packages (``onnxruntime-gpu[cuda,cudnn]``, as in the
+    GPU images) before the first CUDA session: the provider's library finds them only on the
+    loader's path otherwise. Once per process; without them (a system CUDA) nothing is lost."""
+    if _preloaded or not hasattr(ort, "preload_dlls"):
+        return
+    _preloaded.append(True)
+    try:
+        ort.preload_dlls()
+    except Exception as exc:  # a system-wide CUDA install needs no preload
+        _log.warning("onnxruntime.preload_dlls failed: %s", exc)
 
 
 def onnx_session(path: Path, *, threads: int = 0, device: str = "auto") -> Any:
