@@ -282,10 +282,14 @@ def test_gpu_scheduling_in_prod() -> None:
         "tolerations"
     ]
     assert ner["containers"][0]["resources"]["limits"]["nvidia.com/gpu.shared"] == 1
+    # ONNX Runtime's CUDA build (build-images.sh --gpu), not the CPU image on a GPU node
+    assert ner["containers"][0]["image"].rsplit("/", 1)[-1].startswith("modelserve-ner-gpu:")
     orch = find(prod, "Deployment", "orchestrator")["spec"]["template"]["spec"]
     assert "nodeSelector" not in orch  # the orchestrator needs no GPU
+    assert "-gpu:" not in orch["containers"][0]["image"]
     default = find(render_env("default"), "Deployment", "ner")["spec"]["template"]["spec"]
     assert "nodeSelector" not in default
+    assert "-gpu:" not in default["containers"][0]["image"]
     assert {"key": "spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"} in default[
         "tolerations"
     ]

@@ -5,6 +5,7 @@ check, pinned packages, and serving code that needs neither torch nor transforme
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -137,3 +138,34 @@ def test_build_scripts(script: str) -> None:
     usage = subprocess.run([str(path), "--bogus"], capture_output=True, text=True, check=False)
     assert usage.returncode == 2, "unknown options are refused"
     assert "--bogus" in usage.stderr
+
+
+def test_gpu_images_swap_in_onnx_runtimes_cuda_build(tmp_path: Path) -> None:
+    """``--gpu`` adds a ``-gpu`` twin of each model-server image, built with ``ORT_GPU``; the
+    Dockerfile swaps the CPU wheel for it only when that argument is set."""
+    log = tmp_path / "docker.log"
+    fake = tmp_path / "docker"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
+    fake.chmod(0o755)
+    run = subprocess.run(
+        [str(DOCKER / "build-images.sh"), "--gpu", "modelserve-ner", "modelserve-orchestrator"],
+        env={**os.environ, "DOCKER": str(fake), "ORT_GPU": "onnxruntime-gpu==9.9"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    builds = [line.split() for line in log.read_text().splitlines() if line.startswith("build")]
+    tags = [b[b.index("-t") + 1] for b in builds]
+    assert tags == [
+        "modelserve-ner:0.1.0",
+        "modelserve-orchestrator:0.1.0",
+        "modelserve-ner-gpu:0.1.0",
+    ]
+    gpu_args = " ".join(builds[2])
+    assert "SERVER=ner" in gpu_args
+    assert "ORT_GPU=onnxruntime-gpu==9.9" in gpu_args
+    assert "ORT_GPU" not in " ".join(builds[0])  # the CPU image keeps the CPU wheel
+    dockerfile = (DOCKER / "model-server.Dockerfile").read_text()
+    assert 'if [ -n "$ORT_GPU" ]; then' in dockerfile
+    assert "pip uninstall -y -q onnxruntime" in dockerfile

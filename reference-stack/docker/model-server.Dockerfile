@@ -6,14 +6,24 @@
 #     --build-arg SERVER=ner -t modelserve-ner:0.1.0 CONTEXT
 #
 # Models are not baked in: MSAI_<KIND>_MODEL_URI names a directory (mounted volume) or s3://.
+#
+# ORT_GPU (build-images.sh --gpu): a requirement for ONNX Runtime's CUDA build, installed in
+# place of the CPU one, e.g. "onnxruntime-gpu[cuda,cudnn]==1.31.1" (the extras bring CUDA 13
+# and cuDNN as pip packages; the server preloads them). The chart runs these images on GPU
+# nodes (gpu.imageSuffix); on a node without a GPU they fall back to the CPU provider.
 ARG BASE_IMAGE=modelserve-base:bookworm
 
 FROM ${BASE_IMAGE} AS build
+ARG ORT_GPU=""
 # Dependencies first (their layer is shared by every image and survives code changes).
 COPY requirements-serve.txt constraints.txt /build/
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
       -c /build/constraints.txt -r /build/requirements-serve.txt \
+ && if [ -n "$ORT_GPU" ]; then \
+      /opt/venv/bin/pip uninstall -y -q onnxruntime \
+      && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "$ORT_GPU"; \
+    fi \
  && /opt/venv/bin/pip uninstall -y -q pip setuptools wheel
 COPY modelserve /opt/app/modelserve
 # Byte-compile here: the root filesystem is read-only at run time (chart securityContext).

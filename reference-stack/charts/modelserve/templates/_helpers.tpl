@@ -91,12 +91,15 @@ app.kubernetes.io/name: {{ .name }}
 app.kubernetes.io/component: {{ .kind }}
 {{- end -}}
 
-{{/* Image reference of a service. */}}
+{{/* Image reference of a service: (list $ $cfg) or (list $ $cfg SUFFIX), the suffix
+     naming a variant (gpu.imageSuffix on GPU nodes). */}}
 {{- define "modelserve.image" -}}
 {{- $root := index . 0 -}}
 {{- $cfg := index . 1 -}}
+{{- $suffix := "" -}}
+{{- if gt (len .) 2 }}{{ $suffix = index . 2 }}{{ end -}}
 {{- $reg := $root.Values.global.imageRegistry -}}
-{{- if $reg -}}{{ trimSuffix "/" $reg }}/{{ end -}}{{ $cfg.image }}:{{ $root.Values.global.imageTag }}
+{{- if $reg -}}{{ trimSuffix "/" $reg }}/{{ end -}}{{ $cfg.image }}{{ $suffix }}:{{ $root.Values.global.imageTag }}
 {{- end -}}
 
 {{/* Seconds of a drain: preStop (endpoint propagation) + server drain delay + in-flight deadline + margin. */}}
