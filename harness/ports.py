@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import socket
+from collections import deque
 
 import psutil
 
@@ -21,6 +22,10 @@ LOOPBACK = "127.0.0.1"
 # were opening connections).
 _LOWEST = 10000
 _TRIES = 200
+# Ports handed out lately. Free is not taken: a stack draws all its ports before its servers
+# bind them, and two draws of one port would leave one server unable to bind (about one
+# stack in 1,500 for six draws over 22,768 ports; CI brings a stack up dozens of times).
+_recent: deque[int] = deque(maxlen=512)
 
 
 def _ephemeral_low() -> int:
@@ -42,17 +47,21 @@ def _bindable(port: int) -> bool:
 
 def free_port() -> int:
     """A port free now on 127.0.0.1 (racy by nature; bind soon after), drawn at random below
-    the ephemeral range so outgoing connections cannot take it meanwhile; where that range
-    leaves no room, or every draw is busy, the OS's choice."""
+    the ephemeral range so outgoing connections cannot take it meanwhile, and never one of
+    the last 512 this process handed out; where that range leaves no room, or every draw is
+    busy, the OS's choice."""
     low = _ephemeral_low()
     if low - _LOWEST >= 1000:
         for _ in range(_TRIES):
             port = _LOWEST + secrets.randbelow(low - _LOWEST)
-            if _bindable(port):
+            if port not in _recent and _bindable(port):
+                _recent.append(port)
                 return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
+        port = int(s.getsockname()[1])
+    _recent.append(port)
+    return port
 
 
 def holder_of(port: int) -> str:

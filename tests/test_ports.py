@@ -30,3 +30,8 @@ def test_a_busy_port_is_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_without_room_below_the_range_the_os_chooses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ports, "_ephemeral_low", lambda: ports._LOWEST + 10)
     assert free_port() >= 1024
+
+
+def test_a_port_handed_out_is_not_handed_out_again_before_it_is_bound() -> None:
+    drawn = [free_port() for _ in range(300)]  # none bound: each still free when drawn
+    assert len(set(drawn)) == len(drawn)

@@ -35,6 +35,20 @@ def http_status(port: int, path: str, *, timeout: float = 0.5, method: str = "GE
         conn.close()
 
 
+def _tail(log: str, lines: int = 12) -> str:
+    """The end of a log, indented, for an error message: the log file itself is overwritten
+    by the next start, so a CI report would otherwise keep only its name."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 8192))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    end = [line for line in text.splitlines() if line.strip()][-lines:]
+    return "".join(f"\n    {line}" for line in end)
+
+
 def wait_for(
     what: str,
     check: Callable[[], bool],
@@ -50,7 +64,7 @@ def wait_for(
         if check():
             return
         if alive is not None and not alive():
-            hint = f"; see {log}" if log else ""
+            hint = f"; see {log}{_tail(log)}" if log else ""
             raise PlatformError(f"{what} exited while starting{hint}")
         time.sleep(interval_s)
     hint = f"; see {log}" if log else ""
