@@ -100,6 +100,10 @@ class JsonRoute:
     """List elements that are not objects become ``{wrap: element}`` (``"texts": ["..."]``)."""
 
 
+# Scope key: when (time.perf_counter) the request's deadline passes; set by ModelServer.serve.
+_DEADLINE = "modelserve.deadline"
+
+
 def parse_deadline(headers: Any, default_s: float) -> float:
     """Seconds the caller gives this request: ``x-request-deadline-ms``, ``grpc-timeout``
     (``100m``, ``2S``) or Envoy's ``x-envoy-expected-rq-timeout-ms``; else ``default_s``."""
@@ -217,12 +221,12 @@ class ModelServer:
         status = 500
         try:
             try:
+                budget = parse_deadline(request.headers, self.settings.default_deadline_ms / 1e3)
+                request.scope[_DEADLINE] = t0 + budget  # read by infer_items
                 # Shed before parsing: a request refused after its JSON and images were
                 # decoded costs nearly what a served one does, and under overload the
                 # refusals would crowd out the work (``Batcher.admit``).
-                self.batcher.admit(
-                    1, parse_deadline(request.headers, self.settings.default_deadline_ms / 1000.0)
-                )
+                self.batcher.admit(1, budget)
                 response = await handler(request)
             except Exception as exc:
                 response = error_response(exc, rid)
@@ -313,20 +317,15 @@ class ModelServer:
         return self.meta
 
     async def infer_items(
-        self,
-        items: Sequence[Any],
-        request: Request,
-        t0: float,
-        item_field: Callable[[int], str],
+        self, items: Sequence[Any], request: Request, item_field: Callable[[int], str]
     ) -> list[Any]:
-        """Fault hooks, then the batcher, within the request's deadline."""
-        deadline = parse_deadline(request.headers, self.settings.default_deadline_ms / 1000.0)
+        """Fault hooks, then the batcher, within the deadline :meth:`serve` set."""
         if self.faults.enabled:
             delay = self.faults.request_delay_s()
             if delay:
                 await asyncio.sleep(delay)
             self.faults.maybe_error()
-        left = deadline - (time.perf_counter() - t0)
+        left = request.scope[_DEADLINE] - time.perf_counter()
         try:
             return await self.batcher.submit(items, max(left, 0.0))
         except ModelServeError as exc:
@@ -345,7 +344,6 @@ class ModelServer:
 
     # -- handlers --------------------------------------------------------------------------
     async def infer_v2(self, request: Request) -> Response:
-        t0 = time.perf_counter()
         self.check_model(request.path_params["model"], request.path_params.get("version"))
         self.lifecycle.check_serving()
         meta = self.metadata()
@@ -353,7 +351,7 @@ class ModelServer:
         req = parse_infer_request(body, meta.inputs)
         items = await self.off_loop(self.model.parse_v2, req.inputs)
         self.check_count(len(items), "inputs")
-        outs = await self.infer_items(items, request, t0, lambda i: f"inputs[0].data[{i}]")
+        outs = await self.infer_items(items, request, lambda i: f"inputs[0].data[{i}]")
         outputs = self.model.to_v2(outs)
         if req.outputs is not None:
             known = {o["name"] for o in outputs}
@@ -373,7 +371,6 @@ class ModelServer:
         )
 
     async def infer_json(self, request: Request) -> Response:
-        t0 = time.perf_counter()
         route = self.json_route
         assert route is not None  # only mounted with a route
         self.lifecycle.check_serving()
@@ -385,7 +382,7 @@ class ModelServer:
             items, single = await self.off_loop(self._json_items, body, route)
         one = route.one or "body"
         outs = await self.infer_items(
-            items, request, t0, lambda i: one if single else f"{route.many}[{i}]"
+            items, request, lambda i: one if single else f"{route.many}[{i}]"
         )
         if single:
             return json_response(self.model.to_json(outs[0]))
