@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import sys
 import types
-from collections.abc import Iterator
 
 import pytest
 from modelserve.common import runtime
@@ -30,10 +29,8 @@ class _Ort(types.ModuleType):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_preload() -> Iterator[None]:
-    runtime._preloaded.clear()
-    yield
-    runtime._preloaded.clear()
+def _fresh_preload(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "_preloaded", False)
 
 
 def _install(monkeypatch: pytest.MonkeyPatch, ort: _Ort) -> _Ort:

@@ -60,16 +60,17 @@ def onnx_providers(device: str = "auto") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-_preloaded: list[bool] = []
+_preloaded = False
 
 
 def _preload_cuda(ort: Any) -> None:
     """Load CUDA and cuDNN from their pip packages (``onnxruntime-gpu[cuda,cudnn]``, as in the
     GPU images) before the first CUDA session: the provider's library finds them only on the
     loader's path otherwise. Once per process; without them (a system CUDA) nothing is lost."""
+    global _preloaded
     if _preloaded or not hasattr(ort, "preload_dlls"):
         return
-    _preloaded.append(True)
+    _preloaded = True
     try:
         ort.preload_dlls()
     except Exception as exc:  # a system-wide CUDA install needs no preload
