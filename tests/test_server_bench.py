@@ -8,6 +8,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,16 +45,15 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([], 50) != percentile([], 50)  # NaN
 
 
-def test_open_loop_sends_on_schedule_and_times_from_intent(fake_port: int) -> None:
-    spec = LoadSpec(
-        port=fake_port,
-        path="/v1/echo",
-        bodies=bodies("fake", 8),
-        rate=200,
-        duration_s=1.0,
-        warmup_s=0.2,
-        seed=5,
+def _echo_spec(port: int, **kw: Any) -> LoadSpec:
+    """One second of the fake model's echo route, after 0.2 s of warm-up."""
+    return LoadSpec(
+        port=port, path="/v1/echo", bodies=bodies("fake", 8), duration_s=1.0, warmup_s=0.2, **kw
     )
+
+
+def test_open_loop_sends_on_schedule_and_times_from_intent(fake_port: int) -> None:
+    spec = _echo_spec(fake_port, rate=200, seed=5)
     result = asyncio.run(run_open_loop(spec))
     assert 140 <= result.sent <= 260  # Poisson around 200 in one second
     assert result.errors == {}
@@ -64,15 +64,7 @@ def test_open_loop_sends_on_schedule_and_times_from_intent(fake_port: int) -> No
 
 
 def test_closed_loop_keeps_that_many_requests_in_flight(fake_port: int) -> None:
-    spec = LoadSpec(
-        port=fake_port,
-        path="/v1/echo",
-        bodies=bodies("fake", 8),
-        rate=0,
-        duration_s=1.0,
-        warmup_s=0.2,
-        concurrency=4,
-    )
+    spec = _echo_spec(fake_port, rate=0, concurrency=4)
     result = asyncio.run(run_closed_loop(spec))
     assert result.conns == 4  # one kept-alive connection per worker
     assert result.errors == {}
