@@ -54,6 +54,10 @@ class CallOutcome:
     error: str = ""
     status: int | None = None
     """Last HTTP status (None after a connection error or a timeout)."""
+    deadline_hit: bool = False
+    """The run's deadline, not the step's own timeout, ended the call. Set from the attempt's
+    budget, not by reading the clock afterwards: the event loop may fire a timer up to its
+    clock resolution early, so the wall clock can still be a hair short of the deadline."""
 
 
 def should_retry(status: int | None, exc: BaseException | None) -> bool:
@@ -120,6 +124,7 @@ class StepCaller:
                     attempt - 1,
                     time.perf_counter() - t0,
                     "run deadline passed before the attempt",
+                    deadline_hit=True,
                 )
             status, result, error, exc = await self._attempt(
                 step, payload, deadline, left, key, attempt
@@ -129,7 +134,11 @@ class StepCaller:
             retry = should_retry(status, exc) and attempt < step.retry.attempts
             delay = backoff_delay(step, attempt, self.rng) if retry else 0.0
             if not retry or time.time() + delay >= deadline:
-                return CallOutcome(False, None, attempt, time.perf_counter() - t0, error, status)
+                # A timeout whose budget was what was left of the run's is the run's deadline.
+                hit = isinstance(exc, TimeoutError) and left < step.timeout_s
+                return CallOutcome(
+                    False, None, attempt, time.perf_counter() - t0, error, status, hit
+                )
             if on_retry is not None:
                 on_retry()
             await asyncio.sleep(delay)
@@ -147,8 +156,8 @@ class StepCaller:
                 out = await asyncio.wait_for(
                     fn(payload, min(deadline, time.time() + timeout)), timeout
                 )
-            except TimeoutError:
-                return None, None, f"built-in {step.builtin} timed out after {timeout:.3f}s", None
+            except TimeoutError as exc:
+                return None, None, f"built-in {step.builtin} timed out after {timeout:.3f}s", exc
             except ModelServeError as exc:
                 return exc.status, None, exc.message, None
             return 200, out, "", None

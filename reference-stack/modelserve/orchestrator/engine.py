@@ -412,7 +412,7 @@ class Engine:
         out.step_latency[step.name] = outcome.latency_s
         ctx["steps"][step.name] = outcome.result
         if not outcome.ok and step.dependency == "hard":
-            if time.time() >= deadline:
+            if outcome.deadline_hit or time.time() >= deadline:
                 raise DeadlineExceeded(
                     f"step {step.name!r}: {outcome.error}", field=f"steps.{step.name}"
                 )
