@@ -100,3 +100,61 @@ def test_log_fast_writes_what_logger_log_writes(captured: io.StringIO) -> None:
     del fast["ts"], slow["ts"]
     assert fast == slow
     assert fast["request_id"] == "req-7"
+
+
+def test_log_fast_queues_a_line_only_when_nothing_else_would_see_the_record(
+    captured: io.StringIO,
+) -> None:
+    """The tuple path skips ``LogRecord``; a handler or filter on the way must still see a
+    record, so any of them sends ``log_fast`` the logging module's way."""
+    from modelserve.common.logging import _direct_queue
+
+    log = logging.getLogger("modelserve.test.direct")
+    root = logging.getLogger()
+    # pytest's own capture handlers sit on the root during a test; this checks ours alone.
+    saved = root.handlers[:]
+    root.handlers[:] = [h for h in saved if type(h).__name__ == "_Enqueue"]
+    try:
+        assert _direct_queue(log, logging.INFO) is not None
+        seen: list[logging.LogRecord] = []
+
+        def keep(record: logging.LogRecord) -> bool:
+            seen.append(record)
+            return True
+
+        log.addFilter(keep)
+        assert _direct_queue(log, logging.INFO) is None
+        log.removeFilter(keep)
+        log.propagate = False
+        assert _direct_queue(log, logging.INFO) is None
+        log.propagate = True
+        extra = logging.Handler()
+        root.addHandler(extra)
+        assert _direct_queue(log, logging.INFO) is None
+        root.removeHandler(extra)
+        assert _direct_queue(log, logging.INFO) is not None
+        # Through the tuple path, the line is what the record path writes.
+        token = request_id_var.set("req-9")
+        try:
+            from modelserve.common.logging import log_fast
+
+            log_fast(log, logging.INFO, "request", {"status": 200, "path": "/v1/x"})
+            log.info("request", extra={"status": 200, "path": "/v1/x"})
+        finally:
+            request_id_var.reset(token)
+    finally:
+        root.handlers[:] = saved
+    fast, slow = _lines(captured)
+    del fast["ts"], slow["ts"]
+    assert (
+        fast
+        == slow
+        == {
+            "level": "info",
+            "logger": "modelserve.test.direct",
+            "msg": "request",
+            "request_id": "req-9",
+            "status": 200,
+            "path": "/v1/x",
+        }
+    )
