@@ -94,6 +94,10 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", made)
     err = client.post("/v1/echo", content=b"{", headers={"x-request-id": "abc-2"})
     assert err.json()["request_id"] == "abc-2"
+    # A repeated header counts once, with its first value (as Starlette's Headers.get).
+    twice = [("x-request-id", "first"), ("x-request-id", "second")]
+    r = client.post("/v1/echo", json={"text": "a"}, headers=twice)
+    assert r.headers.get_list("x-request-id") == ["first"]
 
 
 BAD_JSON_ROUTE = [

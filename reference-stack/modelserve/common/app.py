@@ -68,6 +68,24 @@ _log = logging.getLogger("modelserve.server")
 _access = logging.getLogger("modelserve.access")
 
 
+_HEADERS = "modelserve.headers"  # scope key: the request's headers as one dict
+
+
+def request_headers(request: Request) -> dict[str, str]:
+    """The request's headers as a plain dict, built once per request.
+
+    Starlette's ``Headers.get`` scans and decodes the raw list on every call and raises and
+    catches a KeyError on a miss; an inference request reads six names, most of them absent
+    (deadline headers, ``x-request-id``). A repeated name keeps its first value, as there.
+    """
+    scope = request.scope
+    headers: dict[str, str] | None = scope.get(_HEADERS)
+    if headers is None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
+        scope[_HEADERS] = headers
+    return headers
+
+
 def _new_request_id() -> str:
     # Not uuid4: it reads os.urandom, a ~100 us system call per request on some VMs. Request
     # ids need uniqueness, not unpredictability; Envoy's own ids arrive in x-request-id.
@@ -213,7 +231,8 @@ class ModelServer:
     ) -> Response:
         """Run an inference handler with request id, accounting, metrics and error mapping."""
         t0 = time.perf_counter()
-        rid = request.headers.get("x-request-id") or _new_request_id()
+        headers = request_headers(request)
+        rid = headers.get("x-request-id") or _new_request_id()
         token = request_id_var.set(rid)
         self.lifecycle.enter()
         completed = False  # a response was produced
@@ -221,7 +240,7 @@ class ModelServer:
         status = 500
         try:
             try:
-                budget = parse_deadline(request.headers, self.settings.default_deadline_ms / 1e3)
+                budget = parse_deadline(headers, self.settings.default_deadline_ms / 1e3)
                 request.scope[_DEADLINE] = t0 + budget  # read by infer_items
                 # Shed before parsing: a request refused after its JSON and images were
                 # decoded costs nearly what a served one does, and under overload the
@@ -246,9 +265,11 @@ class ModelServer:
                     rid,
                 )
             status = response.status_code
-            response.headers["x-request-id"] = rid
+            # Appended to the raw list: handlers never set these two, and a MutableHeaders
+            # view would scan the list for an existing value first.
+            response.raw_headers.append((b"x-request-id", rid.encode("latin-1")))
             if self.lifecycle.state is State.DRAINING:
-                response.headers["connection"] = "close"  # move clients off this replica
+                response.raw_headers.append((b"connection", b"close"))  # clients move off
             completed = True
             return response
         finally:
@@ -273,7 +294,7 @@ class ModelServer:
 
     async def read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
+        declared = request_headers(request).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}", field="body")
         chunks: list[bytes] = []
@@ -374,7 +395,7 @@ class ModelServer:
         route = self.json_route
         assert route is not None  # only mounted with a route
         self.lifecycle.check_serving()
-        ctype = request.headers.get("content-type", "")
+        ctype = request_headers(request).get("content-type", "")
         if route.multipart and ctype.startswith("multipart/form-data"):
             items, single = await self._multipart_items(request, route)
         else:
@@ -423,7 +444,7 @@ class ModelServer:
 
     async def _multipart_items(self, request: Request, route: JsonRoute) -> tuple[list[Any], bool]:
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
+        declared = request_headers(request).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}", field="body")
         try:

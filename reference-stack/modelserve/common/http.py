@@ -29,7 +29,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":"), default=_plain).encode()
+        return _ENCODER.encode(content).encode()
 
 
 def _plain(value: Any) -> Any:
@@ -40,6 +40,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# One encoder for every response: ``json.dumps`` with any option builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_plain)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

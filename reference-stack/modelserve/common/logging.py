@@ -62,7 +62,7 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
             out["exc"] = record.exc_text
-        return json.dumps(out, default=str)
+        return _ENCODER.encode(out)
 
     def fields(
         self, created: float, level: str, logger: str, msg: str, rid: str | None
@@ -86,7 +86,7 @@ class JsonFormatter(logging.Formatter):
         """What :meth:`format` gives for the record :func:`log_fast` would have made."""
         out = self.fields(*line[:5])
         out.update(line[5])
-        return json.dumps(out, default=str)
+        return _ENCODER.encode(out)
 
 
 class _Line(tuple):  # type: ignore[type-arg]
@@ -94,6 +94,10 @@ class _Line(tuple):  # type: ignore[type-arg]
     by :func:`log_fast` without building a ``LogRecord``."""
 
     __slots__ = ()
+
+
+# One encoder for every line: ``json.dumps`` with any option builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 class _Enqueue(logging.handlers.QueueHandler):
