@@ -201,7 +201,8 @@ class Batcher(Generic[In, Out]):
             # full batch or the delay (a timed wait). Needless wake-ups cost a GIL hand-off.
             if was_empty or len(self._queue) >= self.batch_limit:
                 self._cond.notify()
-        self._metrics.set_pending(self.pending)
+        # The pending gauge is not set here, once a request: /metrics sets it before each
+        # scrape (and the inference thread after each batch), which is when it is read.
         try:
             if n == 1:  # the usual case; gather's wrapper future costs more than the wait
                 try:

@@ -187,9 +187,13 @@ class ImagePreprocessor:
         std = np.asarray(self.std, np.float32)[:, None]
         return np.ascontiguousarray((values - mean) / std, dtype=np.float32)
 
+    @functools.cached_property
+    def _resampling(self) -> Image.Resampling:
+        return Image.Resampling(self.resample)
+
     def resize(self, img: Image.Image) -> Image.Image:
         """Resize (and, for ``shortest_edge``, centre-crop) to the model's height x width."""
-        resample = Image.Resampling(self.resample)
+        resample = self._resampling
         if not self.shortest_edge:
             return img.resize((self.width, self.height), resample)
         target = int(self.height / self.crop_pct)
