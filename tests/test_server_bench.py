@@ -116,7 +116,53 @@ def test_bench_serve_fake_end_to_end(tmp_path: Path) -> None:
     figures = json.loads(out.read_text())[0]
     assert figures["msai"]["saturation_rps"] > 0
     assert figures["offline"]["raw_items_s"] > 0
+    assert len(figures["offline"]["runs"]) == 2  # (a) before and after the servers
+    assert "mean of before and after the servers" in result.output
     assert figures["msai"]["generator_lag_p99_ms"] >= 0
+
+
+def test_a_is_the_mean_of_the_runs_before_and_after_the_servers() -> None:
+    from harness.servebench.command import Served, _bracket, _report
+    from harness.servebench.loadgen import LoadResult
+
+    before = {
+        "raw_items_s": 200.0,
+        "predict_items_s": 190.0,
+        "raw_items_cpu_s": 210.0,
+        "flops_per_item": 1e6,
+        "device": "cpu",
+        "runtime": "onnxruntime",
+    }
+    after = {
+        **before,
+        "raw_items_s": 150.0,
+        "predict_items_s": 140.0,
+        "raw_items_cpu_s": 0,
+        "flops_per_item": None,
+    }
+    merged = _bracket(before, after)
+    assert merged["raw_items_s"] == 175.0
+    assert merged["predict_items_s"] == 165.0
+    assert merged["raw_items_cpu_s"] == 210.0  # a missing figure does not pull the mean down
+    assert merged["flops_per_item"] == 1e6
+    assert merged["runs"] == [before, after]
+
+    sat = LoadResult(rate=200, duration_s=1, ok=140, latencies_ms=[5.0] * 140)
+    at70 = LoadResult(rate=98, duration_s=1, ok=98, latencies_ms=[3.0] * 98)
+    text = "\n".join(
+        _report(
+            {
+                "kind": "ner",
+                "batch": 4,
+                "offline": merged,
+                "server_cores": [1],
+                "msai": Served("msai serve", sat, at70, per_cpu_s=140.0),
+            }
+        )
+    )
+    assert "mean of before and after the servers: 200.0 and 150.0" in text
+    assert "drifted 33%" in text
+    assert "server / (a)                 0.80" in text  # 140 / 175
 
 
 def test_report_says_when_the_generators_fell_behind() -> None:

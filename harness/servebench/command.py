@@ -1,6 +1,8 @@
 """``msai bench serve``: per model, in one run on this machine:
 
-(a) raw ONNX Runtime throughput at the server's batch size (:mod:`.offline`);
+(a) raw ONNX Runtime throughput at the server's batch size (:mod:`.offline`), measured
+    before the servers and again after them, the ratios using the mean: the machine's speed
+    drifts over a run, and one (a) on one side would tilt every ratio by that drift;
 (b) ``msai serve``'s saturation throughput under open-loop Poisson load, with p50/p99 there
     and p99 at 70 % of saturation;
 (c) the same for KServe's Python ModelServer running the same model object
@@ -275,17 +277,7 @@ def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[
         f"[{kind}] server cores {server_cores}, load generator cores {gen_cores}, "
         f"{threads} runtime thread(s), batch {batch}"
     )
-    offline = _json_run(
-        [
-            *_taskset(server_cores),
-            sys.executable,
-            "-m",
-            "harness.servebench.offline",
-            json.dumps({"kind": kind, "batch": batch, "seconds": max(2.0, duration / 2)}),
-        ],
-        _env(kind, threads),
-        600,
-    )
+    offline = _offline(kind, batch, duration, server_cores)
     click.echo(
         f"  (a) raw runtime {offline['raw_items_s']:.0f} items/s at batch {batch} "
         f"(predict() {offline['predict_items_s']:.0f}/s, {offline.get('runtime')} on "
@@ -363,7 +355,38 @@ def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[
         )
     finally:
         _stop(proc)
+    # (a) again, now that the servers are done: the machine's speed drifts over a run, and a
+    # single (a) taken before both servers would tilt every ratio with that drift.
+    after = _offline(kind, batch, duration, server_cores, flops=False)
+    results["offline"] = _bracket(offline, after)
+    click.echo(
+        f"  (a) again after the servers: {after['raw_items_s']:.0f} items/s "
+        f"(predict() {after['predict_items_s']:.0f}/s); the ratios use the mean of the two"
+    )
     return results
+
+
+def _offline(
+    kind: str, batch: int, duration: float, cores: list[int], flops: bool = True
+) -> dict[str, Any]:
+    """(a): the model alone at ``batch``, on the server's cores, in its own process."""
+    spec = {"kind": kind, "batch": batch, "seconds": max(2.0, duration / 2), "flops": flops}
+    argv = [*_taskset(cores), sys.executable, "-m", "harness.servebench.offline", json.dumps(spec)]
+    return dict(_json_run(argv, _env(kind, len(cores)), 600))
+
+
+_RATES = ("raw_items_s", "predict_items_s", "raw_items_cpu_s", "predict_items_cpu_s")
+
+
+def _bracket(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """One (a) from the measurements before and after the servers: each rate their mean,
+    both kept under ``runs`` (their spread is the drift the run saw)."""
+    merged = {**before, "runs": [before, after]}  # FLOPs per item: counted before only
+    for key in _RATES:
+        values = [m[key] for m in (before, after) if m.get(key)]
+        if values:
+            merged[key] = sum(values) / len(values)
+    return merged
 
 
 def _ratio(a: float, b: float) -> float:
@@ -399,6 +422,13 @@ def _report(r: dict[str, Any]) -> list[str]:
         f"(a) raw runtime offline      {off['raw_items_s']:8.1f} items/s   "
         f"predict() {off['predict_items_s']:.1f}/s ({off.get('runtime')} on {off['device']})"
     )
+    runs = off.get("runs") or []
+    if len(runs) == 2:
+        lo, hi = sorted(run["raw_items_s"] for run in runs)
+        lines.append(
+            f"    mean of before and after the servers: {runs[0]['raw_items_s']:.1f} and "
+            f"{runs[1]['raw_items_s']:.1f} (the machine drifted {_ratio(hi - lo, lo):.0%})"
+        )
     lines.append(
         f"(b) msai serve saturation    {sat:8.1f} req/s     p50 "
         f"{msai.saturation.p(50):7.1f} ms  p99 {msai.saturation.p(99):7.1f} ms"

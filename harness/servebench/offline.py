@@ -98,7 +98,7 @@ def _flops(model: Any, feeds: dict[str, Any], batch: int) -> float | None:
         return None
 
 
-def measure(kind: str, batch: int, seconds: float) -> dict[str, Any]:
+def measure(kind: str, batch: int, seconds: float, flops: bool = True) -> dict[str, Any]:
     model = make_model(kind)
     model.load()
     items = [model.parse_json(model_item(kind, b), "body") for b in json_items(kind, batch)]
@@ -133,13 +133,16 @@ def measure(kind: str, batch: int, seconds: float) -> dict[str, Any]:
     result["device"] = getattr(backend, "device", "cpu")
     result["runtime"] = getattr(backend, "runtime", "onnxruntime")
     result["providers"] = getattr(backend, "providers", None)
-    result["flops_per_item"] = _flops(model, captured, batch)
+    result["flops_per_item"] = _flops(model, captured, batch) if flops else None
     return result
 
 
 def main() -> None:
     args = json.loads(sys.argv[1])
-    print(json.dumps(measure(args["kind"], int(args["batch"]), float(args["seconds"]))))
+    result = measure(
+        args["kind"], int(args["batch"]), float(args["seconds"]), bool(args.get("flops", True))
+    )
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
