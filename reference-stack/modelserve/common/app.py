@@ -292,11 +292,16 @@ class ModelServer:
                 )
             request_id_var.reset(token)
 
-    async def read_body(self, request: Request) -> bytes:
+    def _body_limit(self, request: Request) -> int:
+        """``MAX_BODY_BYTES``, after refusing (413) a body whose declared length is over it."""
         limit = self.settings.max_body_bytes
         declared = request_headers(request).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}", field="body")
+        return limit
+
+    async def read_body(self, request: Request) -> bytes:
+        limit = self._body_limit(request)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
@@ -443,10 +448,7 @@ class ModelServer:
         return [parse(body[route.one], route.one)], True
 
     async def _multipart_items(self, request: Request, route: JsonRoute) -> tuple[list[Any], bool]:
-        limit = self.settings.max_body_bytes
-        declared = request_headers(request).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}", field="body")
+        limit = self._body_limit(request)
         try:
             form = await request.form(max_files=self.settings.queue_capacity, max_part_size=limit)
         except Exception as exc:  # python-multipart and starlette raise several types

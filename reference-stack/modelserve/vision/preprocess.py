@@ -49,6 +49,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FAST_PNG_MODES = {0: "L", 2: "RGB"}  # IHDR colour type -> mode, at bit depth 8
 
 
+def _undecodable(field: str) -> BadInput:
+    return BadInput(f"not a decodable image ({'/'.join(IMAGE_FORMATS)} accepted)", field=field)
+
+
 def _fast_png(data: bytes, field: str, max_pixels: int) -> Image.Image | None:
     """The image, when libspng can decode it to what Pillow would give; else None.
 
@@ -66,9 +70,7 @@ def _fast_png(data: bytes, field: str, max_pixels: int) -> Image.Image | None:
     try:
         pixels = pyspng.load(data)
     except Exception as exc:  # libspng reports every malformed file as a RuntimeError
-        raise BadInput(
-            f"not a decodable image ({'/'.join(IMAGE_FORMATS)} accepted)", field=field
-        ) from exc
+        raise _undecodable(field) from exc
     if pixels.shape[:2] != (height, width) or pixels.ndim != (2 if mode == "L" else 3):
         return None  # not what the header promised: let Pillow judge the file
     return Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
@@ -94,9 +96,7 @@ def decode_image(data: bytes, field: str, *, max_bytes: int, max_pixels: int) ->
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PayloadTooLarge(f"image too large to decode: {exc}", field=field) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise BadInput(
-            f"not a decodable image ({'/'.join(IMAGE_FORMATS)} accepted)", field=field
-        ) from exc
+        raise _undecodable(field) from exc
     if width < 1 or height < 1:
         raise BadInput("image has no pixels", field=field)
     return img
@@ -212,9 +212,9 @@ class ImagePreprocessor:
         out = self.resize(img)
         # uint8 (H, W) or (H, W, 3); frombuffer over tobytes skips np.asarray's trip through
         # __array_interface__ (about 1 us of Python an image).
-        shape = (out.height, out.width) if out.mode == "L" else (out.height, out.width, 3)
-        pixels = np.frombuffer(out.tobytes(), np.uint8).reshape(shape)
-        if pixels.ndim == 2:
-            return self._lut.take(pixels, axis=1)
+        raw = np.frombuffer(out.tobytes(), np.uint8)
+        if out.mode == "L":
+            return self._lut.take(raw.reshape(out.height, out.width), axis=1)
         # Channel c's values sit at c * 256 in the flattened table.
-        return self._lut.ravel().take(pixels.transpose(2, 0, 1) + _CHANNEL_OFFSETS)
+        pixels = raw.reshape(out.height, out.width, 3).transpose(2, 0, 1)
+        return self._lut.ravel().take(pixels + _CHANNEL_OFFSETS)
