@@ -184,6 +184,39 @@ def test_report_says_when_the_generators_fell_behind() -> None:
     assert "(torch on cuda)" in on_time
 
 
+def test_report_states_the_targets_as_a_serving_budget_and_a_ceiling() -> None:
+    from harness.servebench.command import Served, _report
+    from harness.servebench.loadgen import LoadResult
+
+    def served(rps: float, per_cpu_s: float) -> Served:
+        sat = LoadResult(rate=rps * 1.5, duration_s=1, ok=int(rps), latencies_ms=[5.0] * 10)
+        at70 = LoadResult(rate=rps * 0.7, duration_s=1, ok=int(rps * 0.7), latencies_ms=[3.0])
+        return Served("x", sat, at70, per_cpu_s=per_cpu_s)
+
+    # (a) 2,000 items per CPU second: a 500 us forward pass, so 0.80 leaves 125 us of serving.
+    offline = {
+        "raw_items_s": 234.0,
+        "raw_items_cpu_s": 2000.0,
+        "predict_items_s": 230.0,
+        "device": "cpu",
+    }
+    base = {"kind": "ner", "batch": 4, "offline": offline, "server_cores": [1]}
+
+    def text(msai_cpu_s: float, kserve_rps: float) -> str:
+        r = {**base, "msai": served(200, msai_cpu_s), "kserve": served(kserve_rps, 100.0)}
+        return "\n".join(_report(r))
+
+    over = text(1500.0, 150.0)  # 667 us a request: 167 us of serving
+    assert "the 0.80 target allows 125 us of serving a request" in over
+    assert "this run's 167 us is 42 us over" in over
+    assert "this run's 88 us is within it" in text(1700.0, 150.0)  # 588 us a request
+    # The ceiling: (a) against KServe, 234 / 150 and 234 / 200.
+    assert "ceiling (a) / kserve         1.56x  (a server at batch 4" in over
+    assert "on these cores" not in over
+    assert "1.17x" in text(1500.0, 200.0)
+    assert "under 1.5x on these cores" in text(1500.0, 200.0)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not KSERVE_PY.exists(), reason="needs .venv-kserve: scripts/setup --kserve")
 def test_kserve_twin_serves_the_same_model(tmp_path: Path) -> None:
