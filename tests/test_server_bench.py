@@ -215,6 +215,13 @@ def test_report_states_the_targets_as_a_serving_budget_and_a_ceiling() -> None:
     assert "on these cores" not in over
     assert "1.17x" in text(1500.0, 200.0)
     assert "under 1.5x on these cores" in text(1500.0, 200.0)
+    # Just under the target reads as under it, not as a rounded-up 1.50x.
+    raw = {**offline, "raw_items_s": 233.9}  # / 156 = 1.4994: rounding would say 1.50
+    near = "\n".join(
+        _report({**base, "offline": raw, "msai": served(200, 1500.0), "kserve": served(156, 1.0)})
+    )
+    assert "1.49x" in near
+    assert "under 1.5x" in near
 
 
 @pytest.mark.slow
