@@ -189,6 +189,51 @@ class Batcher(Generic[In, Out]):
         an item whose forward pass failed raises its own error, with ``item_index`` set to
         the item's position in ``values``.
         """
+        items = self._enqueue(values, deadline_s)
+        try:
+            if len(items) == 1:  # the usual case; gather's wrapper future costs more than the wait
+                try:
+                    results: list[Any] = [await items[0].future]
+                except Exception as exc:
+                    results = [exc]
+            else:
+                results = await asyncio.gather(*(i.future for i in items), return_exceptions=True)
+        except BaseException:
+            _abandon(items)
+            raise
+        return _outputs(results)
+
+    def submit_callback(
+        self,
+        values: Sequence[In],
+        deadline_s: float,
+        done: Callable[[list[Out] | None, Exception | None], None],
+    ) -> Callable[[], None]:
+        """:meth:`submit` without a coroutine: ``done(outputs, None)`` or ``done(None, error)``
+        is called on the event loop once every item is answered, with what :meth:`submit`
+        would return or raise. Raises at once when refused. Returns a function that gives
+        the items up (the caller went away), as cancelling :meth:`submit` does."""
+        items = self._enqueue(values, deadline_s)
+        left = len(items)
+
+        def one(_: asyncio.Future[Any]) -> None:
+            nonlocal left
+            left -= 1
+            if left or any(i.future.cancelled() for i in items):  # given up: nobody waits
+                return
+            results = [i.future.exception() or i.future.result() for i in items]
+            try:
+                outs = _outputs(results)
+            except Exception as exc:
+                done(None, exc)
+                return
+            done(outs, None)
+
+        for item in items:
+            item.future.add_done_callback(one)
+        return lambda: _abandon(items)
+
+    def _enqueue(self, values: Sequence[In], deadline_s: float) -> list[_Item[In]]:
         n = len(values)
         self.admit(n, deadline_s)
         loop = asyncio.get_running_loop()
@@ -203,25 +248,7 @@ class Batcher(Generic[In, Out]):
                 self._cond.notify()
         # The pending gauge is not set here, once a request: /metrics sets it before each
         # scrape (and the inference thread after each batch), which is when it is read.
-        try:
-            if n == 1:  # the usual case; gather's wrapper future costs more than the wait
-                try:
-                    results: list[Any] = [await items[0].future]
-                except Exception as exc:
-                    results = [exc]
-            else:
-                results = await asyncio.gather(*(i.future for i in items), return_exceptions=True)
-        except BaseException:
-            for item in items:
-                item.abandoned = True
-                if not item.future.done():
-                    item.future.cancel()
-            raise
-        for index, result in enumerate(results):
-            if isinstance(result, BaseException):
-                result.item_index = index  # type: ignore[attr-defined]  # the app names the field
-                raise result
-        return [r for r in results if not isinstance(r, BaseException)]
+        return items
 
     # -- the inference thread ------------------------------------------------------------
     def _take_batch(self) -> list[_Item[In]] | None:
@@ -359,3 +386,19 @@ def _set_results(items: list[_Item[Any]], outs: list[Any]) -> None:
 def _set_error(item: _Item[Any], exc: BaseException) -> None:
     if not item.future.done():
         item.future.set_exception(exc)
+
+
+def _abandon(items: Sequence[_Item[Any]]) -> None:
+    for item in items:
+        item.abandoned = True
+        if not item.future.done():
+            item.future.cancel()
+
+
+def _outputs(results: Sequence[Any]) -> list[Any]:
+    """The outputs, in order; the first failed item's error raised, naming its index."""
+    for index, result in enumerate(results):
+        if isinstance(result, BaseException):
+            result.item_index = index  # type: ignore[attr-defined]  # the app names the field
+            raise result
+    return list(results)
