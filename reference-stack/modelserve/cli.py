@@ -80,6 +80,7 @@ def serve(kind: str, port: int, host: str) -> int:
     import uvicorn
 
     from modelserve.common.logging import configure_logging
+    from modelserve.direct import direct_protocol
     from modelserve.transport import NoDelayHttpProtocol
 
     module, attr = SERVERS[kind]
@@ -93,6 +94,7 @@ def serve(kind: str, port: int, host: str) -> int:
 
     app = factory(on_fatal=on_fatal)
     settings = app.state.settings
+    model_server = getattr(app.state, "server", None)
     configure_logging(settings.log_level)
     # Python's default (700 net allocations) ran the young-generation collector ~900 times in
     # a 15 s vision saturation run, 0.47 s of CPU (~20 us a request); at 10,000 it ran 9
@@ -102,7 +104,8 @@ def serve(kind: str, port: int, host: str) -> int:
         app,
         host=host,
         port=port,
-        http=NoDelayHttpProtocol,
+        # The model servers answer their JSON route from the protocol (modelserve.direct).
+        http=direct_protocol(model_server) if model_server is not None else NoDelayHttpProtocol,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         lifespan="on",
         access_log=False,  # the app logs one JSON line per request itself

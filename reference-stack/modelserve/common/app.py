@@ -92,6 +92,28 @@ def _new_request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+_GONE = object()  # a sentinel: not (or no longer) waiting
+
+
+def _cut_off_response(rid: str) -> Response:
+    return error_response(
+        Overloaded(
+            "drain deadline passed before this request finished",
+            reason="draining",
+            retry_after_s=1.0,
+            status=503,
+        ),
+        rid,
+    )
+
+
+def _name_item(exc: Exception, item_field: Callable[[int], str]) -> None:
+    """Name the failed item's field (the batcher sets ``item_index``) where none is named."""
+    index = getattr(exc, "item_index", None)
+    if isinstance(exc, ModelServeError) and exc.field is None and index is not None:
+        exc.field = item_field(index)
+
+
 _GRPC_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
@@ -116,6 +138,12 @@ class JsonRoute:
     multipart: bool = False
     wrap: str | None = None
     """List elements that are not objects become ``{wrap: element}`` (``"texts": ["..."]``)."""
+
+
+def _item_field(route: JsonRoute, single: bool) -> Callable[[int], str]:
+    """The field that names item ``i`` of a JSON route request, for errors."""
+    one = route.one or "body"
+    return lambda i: one if single else f"{route.many}[{i}]"
 
 
 # Scope key: when (time.perf_counter) the request's deadline passes; set by ModelServer.serve.
@@ -177,6 +205,8 @@ class ModelServer:
         )
         self.meta: ModelMetadata | None = None
         self._loader: threading.Thread | None = None
+        # Requests served without ASGI that wait on the batcher (their answer functions).
+        self._direct: dict[Callable[[Response | None], None], None] = {}
         self._parse_pool = (
             ThreadPoolExecutor(settings.parse_workers, thread_name_prefix="parse")
             if settings.parse_workers > 0
@@ -219,6 +249,10 @@ class ModelServer:
         started = self.lifecycle.drain_started or time.monotonic()
         left = max(0.0, self.settings.drain_deadline_s - (time.monotonic() - started))
         dropped_items = await asyncio.to_thread(self.batcher.stop, left)
+        await asyncio.sleep(0)  # the answers batcher.stop gave land first
+        for finish in list(self._direct):  # the rest are cut off, as uvicorn cancels tasks
+            del self._direct[finish]
+            finish(None)
         if self._parse_pool is not None:
             self._parse_pool.shutdown(wait=False, cancel_futures=True)
         if dropped_items:
@@ -235,17 +269,12 @@ class ModelServer:
         rid = headers.get("x-request-id") or _new_request_id()
         token = request_id_var.set(rid)
         self.lifecycle.enter()
-        completed = False  # a response was produced
-        cut_off = False  # ... but only because the drain deadline passed
-        status = 500
+        status: int | None = None  # None: no response was produced
+        cut_off = False  # a response, but only because the drain deadline passed
         try:
             try:
-                budget = parse_deadline(headers, self.settings.default_deadline_ms / 1e3)
+                budget = self._admit(headers)
                 request.scope[_DEADLINE] = t0 + budget  # read by infer_items
-                # Shed before parsing: a request refused after its JSON and images were
-                # decoded costs nearly what a served one does, and under overload the
-                # refusals would crowd out the work (``Batcher.admit``).
-                self.batcher.admit(1, budget)
                 response = await handler(request)
             except Exception as exc:
                 response = error_response(exc, rid)
@@ -255,41 +284,115 @@ class ModelServer:
                 if self.lifecycle.state not in (State.DRAINING, State.STOPPED):
                     raise
                 cut_off = True
-                response = error_response(
-                    Overloaded(
-                        "drain deadline passed before this request finished",
-                        reason="draining",
-                        retry_after_s=1.0,
-                        status=503,
-                    ),
-                    rid,
-                )
-            status = response.status_code
-            # Appended to the raw list: handlers never set these two, and a MutableHeaders
-            # view would scan the list for an existing value first.
-            response.raw_headers.append((b"x-request-id", rid.encode("latin-1")))
-            if self.lifecycle.state is State.DRAINING:
-                response.raw_headers.append((b"connection", b"close"))  # clients move off
-            completed = True
+                response = _cut_off_response(rid)
+            status = self._stamp(response, rid).status_code
             return response
         finally:
-            self.lifecycle.leave(completed and not cut_off)
-            elapsed = time.perf_counter() - t0
-            if completed:
-                self.metrics.observe_request(route, status, elapsed)
-            if self.settings.access_log:
-                log_fast(
-                    _access,
-                    logging.INFO,
-                    "request",
-                    {
-                        "model": self.name,
-                        "route": route,
-                        "path": request.scope["path"],
-                        "status": status if completed else "cancelled",
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
+            self._account(
+                route, request.scope["path"], t0, status, status is not None and not cut_off
+            )
+            request_id_var.reset(token)
+
+    def _admit(self, headers: dict[str, str]) -> float:
+        """The request's time budget in seconds, after the batcher's admission check.
+
+        Shed before parsing: a request refused after its JSON and images were decoded costs
+        nearly what a served one does, and under overload the refusals would crowd out the
+        work (``Batcher.admit``)."""
+        budget = parse_deadline(headers, self.settings.default_deadline_ms / 1e3)
+        self.batcher.admit(1, budget)
+        return budget
+
+    def _stamp(self, response: Response, rid: str) -> Response:
+        # Appended to the raw list: handlers never set these two, and a MutableHeaders view
+        # would scan the list for an existing value first.
+        response.raw_headers.append((b"x-request-id", rid.encode("latin-1")))
+        if self.lifecycle.state is State.DRAINING:
+            response.raw_headers.append((b"connection", b"close"))  # clients move off
+        return response
+
+    def _account(self, route: str, path: str, t0: float, status: int | None, served: bool) -> None:
+        """After an inference request: drain accounting, request metrics (when answered) and
+        the access line."""
+        self.lifecycle.leave(served)
+        elapsed = time.perf_counter() - t0
+        if status is not None:
+            self.metrics.observe_request(route, status, elapsed)
+        if self.settings.access_log:
+            log_fast(
+                _access,
+                logging.INFO,
+                "request",
+                {
+                    "model": self.name,
+                    "route": route,
+                    "path": path,
+                    "status": status if status is not None else "cancelled",
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
+
+    @property
+    def serves_json_directly(self) -> bool:
+        """Whether :meth:`serve_json_now` may answer the JSON route (:mod:`modelserve.direct`).
+
+        Off with fault hooks (their delays await) and parse workers (parsing awaits a pool):
+        those requests take the ASGI path."""
+        s = self.settings
+        return (
+            s.direct_http
+            and self.json_route is not None
+            and not s.fault_hooks
+            and self._parse_pool is None
+        )
+
+    def serve_json_now(
+        self, headers: dict[str, str], body: bytes, respond: Callable[[Response], None]
+    ) -> None:
+        """The JSON route without ASGI (:mod:`modelserve.direct`): what :meth:`serve` and
+        :meth:`infer_json` do for a JSON body, with the same answers, calling
+        ``respond(response)`` once: now, or from the batch's callback.
+
+        As on the ASGI path, a client that goes away does not cancel its items; the answer
+        is dropped when it is ready. At the drain deadline, :meth:`shutdown` answers what is
+        still waiting (uvicorn cancels the ASGI path's tasks there; these have none)."""
+        route = self.json_route
+        assert route is not None  # only called when serves_json_directly
+        t0 = time.perf_counter()
+        rid = headers.get("x-request-id") or _new_request_id()
+        self.lifecycle.enter()
+        single = False
+
+        def finish(response: Response | None) -> None:
+            """Answer; None: cut off at the drain deadline."""
+            served = response is not None
+            response = response if response is not None else _cut_off_response(rid)
+            status = self._stamp(response, rid).status_code
+            self._account("json", route.path, t0, status, served)
+            respond(response)
+
+        def done(outs: list[Any] | None, exc: Exception | None) -> None:
+            if self._direct.pop(finish, _GONE) is _GONE:  # cut off already
+                return
+            if exc is not None:
+                _name_item(exc, _item_field(route, single))
+                finish(error_response(exc, rid))
+            else:
+                assert outs is not None
+                finish(self._json_response(outs, single))
+
+        token = request_id_var.set(rid)
+        try:
+            budget = self._admit(headers)
+            self.lifecycle.check_serving()
+            items, single = self._json_items(self.decode_json(body), route)
+            left = t0 + budget - time.perf_counter()
+            self._direct[finish] = None
+            self.batcher.submit_callback(items, max(left, 0.0), done)
+        except Exception as exc:
+            self._direct.pop(finish, None)
+            finish(error_response(exc, rid))
+        finally:
             request_id_var.reset(token)
 
     def _body_limit(self, request: Request) -> int:
@@ -312,7 +415,10 @@ class ModelServer:
         return b"".join(chunks)
 
     async def read_json(self, request: Request) -> Any:
-        raw = await self.read_body(request)
+        return self.decode_json(await self.read_body(request))
+
+    @staticmethod
+    def decode_json(raw: bytes) -> Any:
         if not raw.strip():
             raise BadInput("body is empty; expected a JSON object", field="body")
         try:
@@ -355,9 +461,7 @@ class ModelServer:
         try:
             return await self.batcher.submit(items, max(left, 0.0))
         except ModelServeError as exc:
-            index = getattr(exc, "item_index", None)
-            if exc.field is None and index is not None:
-                exc.field = item_field(index)
+            _name_item(exc, item_field)
             raise
 
     def check_count(self, n: int, field: str) -> None:
@@ -406,10 +510,10 @@ class ModelServer:
         else:
             body = await self.read_json(request)
             items, single = await self.off_loop(self._json_items, body, route)
-        one = route.one or "body"
-        outs = await self.infer_items(
-            items, request, lambda i: one if single else f"{route.many}[{i}]"
-        )
+        outs = await self.infer_items(items, request, _item_field(route, single))
+        return self._json_response(outs, single)
+
+    def _json_response(self, outs: list[Any], single: bool) -> Response:
         if single:
             return json_response(self.model.to_json(outs[0]))
         return json_response({"results": [self.model.to_json(o) for o in outs]})

@@ -58,6 +58,11 @@ class ServerSettings:
         30.0, "liveness fails when one forward pass has run longer than this (s)"
     )
     access_log: bool = env_field(True, "log one JSON line per inference request")
+    direct_http: bool = env_field(
+        True,
+        "answer the JSON route's plain JSON requests from the HTTP protocol, without ASGI "
+        "(modelserve.direct); false: every request through the ASGI app",
+    )
     log_level: str = env_field("INFO", "log level (DEBUG, INFO, WARNING, ERROR)")
     model_version: str = env_field(
         "", "version reported in responses; empty: the model's own (first of its versions)"
