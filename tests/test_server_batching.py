@@ -132,6 +132,38 @@ def test_a_bad_item_fails_alone_and_its_batch_mates_succeed() -> None:
     b.stop(1.0)
 
 
+def test_submit_callback_answers_as_submit_does() -> None:
+    model = FakeModel(FakeSettings(batch_cost_ms=1, item_cost_ms=0))
+    b, metrics = _batcher(model, max_batch_size=16, max_queue_delay_s=0.01, queue_capacity=8)
+
+    async def main() -> list[tuple[Any, Any]]:
+        loop = asyncio.get_running_loop()
+        got: list[tuple[Any, Any]] = []
+        finished = loop.create_future()
+
+        def done(outs: Any, exc: Any) -> None:
+            got.append((outs, exc))
+            if len(got) == 2:
+                finished.set_result(None)
+
+        b.submit_callback(["a", "b", "c"], 2.0, done)  # outputs in order
+        b.submit_callback(["x", "poison!"], 2.0, done)  # the failed item's own error
+        with pytest.raises(Overloaded):  # refused at once, like submit: 9 > 8 whatever is queued
+            b.submit_callback([str(i) for i in range(9)], 2.0, done)
+        await asyncio.wait_for(finished, 5)
+        return got
+
+    got = asyncio.run(main())
+    (outs, none), (nothing, err) = got if got[0][0] else got[::-1]
+    assert none is None
+    assert [o.text for o in outs] == ["A", "B", "C"]
+    assert nothing is None
+    assert isinstance(err, ModelServeError)
+    assert err.item_index == 1  # type: ignore[attr-defined]
+    assert _shed(metrics, "queue_full") == 1
+    b.stop(1.0)
+
+
 def test_model_errors_keep_their_type_when_retried_singly() -> None:
     class Picky:
         def predict(self, batch: Sequence[str]) -> list[str]:

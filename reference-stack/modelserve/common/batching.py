@@ -208,18 +208,17 @@ class Batcher(Generic[In, Out]):
         values: Sequence[In],
         deadline_s: float,
         done: Callable[[list[Out] | None, Exception | None], None],
-    ) -> Callable[[], None]:
+    ) -> None:
         """:meth:`submit` without a coroutine: ``done(outputs, None)`` or ``done(None, error)``
         is called on the event loop once every item is answered, with what :meth:`submit`
-        would return or raise. Raises at once when refused. Returns a function that gives
-        the items up (the caller went away), as cancelling :meth:`submit` does."""
+        would return or raise. Raises at once when refused."""
         items = self._enqueue(values, deadline_s)
         left = len(items)
 
         def one(_: asyncio.Future[Any]) -> None:
             nonlocal left
             left -= 1
-            if left or any(i.future.cancelled() for i in items):  # given up: nobody waits
+            if left or any(i.future.cancelled() for i in items):  # cancelled: nobody waits
                 return
             results = [i.future.exception() or i.future.result() for i in items]
             try:
@@ -231,7 +230,6 @@ class Batcher(Generic[In, Out]):
 
         for item in items:
             item.future.add_done_callback(one)
-        return lambda: _abandon(items)
 
     def _enqueue(self, values: Sequence[In], deadline_s: float) -> list[_Item[In]]:
         n = len(values)
