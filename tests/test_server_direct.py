@@ -123,6 +123,28 @@ def test_direct_answers_are_the_asgi_answers(
     assert "date" in direct.headers
 
 
+def test_a_failing_to_json_is_the_same_500_on_both_paths(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = live.server.model
+    real = model.to_json
+
+    def to_json(out: Any) -> dict[str, Any]:
+        if out.text == "BOOM":
+            raise RuntimeError("to_json failed")
+        return real(out)
+
+    monkeypatch.setattr(model, "to_json", to_json)
+    headers = {"x-request-id": "boom"}
+    with httpx.Client(timeout=10) as c:
+        direct = c.post(f"{live.base}/v1/echo", json={"text": "boom"}, headers=headers)
+        via_asgi = c.post(f"{live.base}/v1/echo?via=asgi", json={"text": "boom"}, headers=headers)
+        assert c.post(f"{live.base}/v1/echo", json={"text": "fine"}).status_code == 200
+    assert direct.status_code == 500
+    assert direct.json()["type"] == "InternalError"
+    assert _comparable(direct) == _comparable(via_asgi)
+
+
 def test_request_id_is_kept_and_logged_metrics_counted(
     live: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:

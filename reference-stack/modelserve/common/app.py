@@ -374,12 +374,17 @@ class ModelServer:
         def done(outs: list[Any] | None, exc: Exception | None) -> None:
             if self._direct.pop(finish, _GONE) is _GONE:  # cut off already
                 return
-            if exc is not None:
-                _name_item(exc, _item_field(route, single))
-                finish(error_response(exc, rid))
-            else:
+            if exc is None:
                 assert outs is not None
-                finish(self._json_response(outs, single))
+                try:
+                    response = self._json_response(outs, single)
+                except Exception as failed:  # the model's to_json: a 500, as on the ASGI path
+                    exc = failed
+                else:
+                    finish(response)
+                    return
+            _name_item(exc, _item_field(route, single))
+            finish(error_response(exc, rid))
 
         token = request_id_var.set(rid)
         try:
