@@ -399,6 +399,12 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
+def _down(ratio: float) -> float:
+    """``ratio`` rounded down to two decimals for display, so that a ratio just under its
+    target (0.797) reads 0.79 beside MISSES, not 0.80. The epsilon absorbs binary error."""
+    return math.floor(ratio * 100 + 1e-9) / 100 if math.isfinite(ratio) else ratio
+
+
 def _verdict(ok: bool) -> str:
     return "MEETS" if ok else "MISSES"
 
@@ -446,7 +452,7 @@ def _report(r: dict[str, Any]) -> list[str]:
     )
     ratio_a = sat / off["raw_items_s"] if off["raw_items_s"] else float("nan")
     lines.append(
-        f"    server / (a)             {ratio_a:8.2f}   target >= {RAW_TARGET:.2f}: "
+        f"    server / (a)             {_down(ratio_a):8.2f}   target >= {RAW_TARGET:.2f}: "
         f"{_verdict(ratio_a >= RAW_TARGET)}"
     )
     raw_cpu = off.get("raw_items_cpu_s") or float("nan")
@@ -504,18 +510,17 @@ def _report(r: dict[str, Any]) -> list[str]:
             f"kserve {ks.at70.p(99):.1f} ms"
         )
         lines.append(
-            f"    server / kserve          {ratio_c:8.2f}x  target >= {KSERVE_TARGET}x at equal or "
-            f"better p99 at equal load: "
+            f"    server / kserve          {_down(ratio_c):8.2f}x  target >= {KSERVE_TARGET}x "
+            "at equal or better p99 at equal load: "
             f"{_verdict(ratio_c >= KSERVE_TARGET and better_p99)}"
         )
         # What batching alone can win over a server that runs one item a pass: (a) is the
         # forward pass at this batch size with nothing around it. Below the target, no
         # serving layer meets it on these cores at this batch size.
         ceiling = _ratio(off["raw_items_s"], ksat)
-        shown = math.floor(ceiling * 100) / 100 if math.isfinite(ceiling) else ceiling
-        lines.append(  # rounded down: 1.498 is "1.49x, under 1.5x", not "1.50x, under 1.5x"
-            f"    ceiling (a) / kserve     {shown:8.2f}x  (a server at batch {r['batch']} that "
-            "cost nothing but its forward pass)"
+        lines.append(
+            f"    ceiling (a) / kserve     {_down(ceiling):8.2f}x  (a server at batch "
+            f"{r['batch']} that cost nothing but its forward pass)"
             + ("" if ceiling >= KSERVE_TARGET else f": under {KSERVE_TARGET}x on these cores")
         )
     flops = off.get("flops_per_item")
