@@ -32,7 +32,7 @@ from typing import Any
 from starlette.responses import Response
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
-from modelserve.common.app import ModelServer
+from modelserve.common.app import ModelServer, headers_dict
 from modelserve.transport import NoDelayHttpProtocol
 
 __all__ = ["DirectHttpProtocol", "direct_protocol"]
@@ -51,21 +51,13 @@ _NO_EVENT = _NoEvent()
 class _DirectCycle:
     """The attributes of uvicorn's ``RequestResponseCycle`` that its protocol uses."""
 
-    __slots__ = (
-        "body",
-        "disconnected",
-        "keep_alive",
-        "message_event",
-        "more_body",
-        "response_complete",
-    )
+    __slots__ = ("body", "disconnected", "keep_alive", "message_event", "response_complete")
 
     def __init__(self, keep_alive: bool) -> None:
         self.keep_alive = keep_alive  # shutdown() clears it: close after the answer
         self.response_complete = False
-        self.disconnected = False
-        self.more_body = True
-        self.body = bytearray()
+        self.disconnected = False  # set by connection_lost
+        self.body = bytearray()  # ours: the protocol's on_body for a direct request fills it
         self.message_event = _NO_EVENT
 
 
@@ -125,11 +117,8 @@ class DirectHttpProtocol(NoDelayHttpProtocol):
             super().on_message_complete()
             return
         self._direct = None
-        direct.more_body = False
-        # One dict per request, the first of a repeated name winning (request_headers).
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(self.headers)}
         self.model_server.serve_json_now(
-            headers, bytes(direct.body), functools.partial(self._respond, direct)
+            headers_dict(self.headers), bytes(direct.body), functools.partial(self._respond, direct)
         )
 
     def _respond(self, cycle: _DirectCycle, response: Response) -> None:

@@ -61,7 +61,14 @@ from modelserve.common.model import Model, ModelMetadata
 from modelserve.common.oip import parse_infer_request
 from modelserve.common.server_settings import ServerSettings
 
-__all__ = ["AdminDenied", "JsonRoute", "ModelServer", "create_app", "parse_deadline"]
+__all__ = [
+    "AdminDenied",
+    "JsonRoute",
+    "ModelServer",
+    "create_app",
+    "headers_dict",
+    "parse_deadline",
+]
 
 _T = TypeVar("_T")
 _log = logging.getLogger("modelserve.server")
@@ -71,18 +78,23 @@ _access = logging.getLogger("modelserve.access")
 _HEADERS = "modelserve.headers"  # scope key: the request's headers as one dict
 
 
+def headers_dict(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Raw (lower-cased) header pairs as a plain dict; a repeated name keeps its first value,
+    as Starlette's ``Headers.get`` does."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(raw)}
+
+
 def request_headers(request: Request) -> dict[str, str]:
-    """The request's headers as a plain dict, built once per request.
+    """The request's headers as a plain dict (:func:`headers_dict`), built once per request.
 
     Starlette's ``Headers.get`` scans and decodes the raw list on every call and raises and
     catches a KeyError on a miss; an inference request reads six names, most of them absent
-    (deadline headers, ``x-request-id``). A repeated name keeps its first value, as there.
+    (deadline headers, ``x-request-id``).
     """
     scope = request.scope
     headers: dict[str, str] | None = scope.get(_HEADERS)
     if headers is None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
-        scope[_HEADERS] = headers
+        headers = scope[_HEADERS] = headers_dict(scope["headers"])
     return headers
 
 
@@ -90,9 +102,6 @@ def _new_request_id() -> str:
     # Not uuid4: it reads os.urandom, a ~100 us system call per request on some VMs. Request
     # ids need uniqueness, not unpredictability; Envoy's own ids arrive in x-request-id.
     return f"{random.getrandbits(128):032x}"
-
-
-_GONE = object()  # a sentinel: not (or no longer) waiting
 
 
 def _cut_off_response(rid: str) -> Response:
@@ -206,7 +215,7 @@ class ModelServer:
         self.meta: ModelMetadata | None = None
         self._loader: threading.Thread | None = None
         # Requests served without ASGI that wait on the batcher (their answer functions).
-        self._direct: dict[Callable[[Response | None], None], None] = {}
+        self._direct: set[Callable[[Response | None], None]] = set()
         self._parse_pool = (
             ThreadPoolExecutor(settings.parse_workers, thread_name_prefix="parse")
             if settings.parse_workers > 0
@@ -250,9 +259,8 @@ class ModelServer:
         left = max(0.0, self.settings.drain_deadline_s - (time.monotonic() - started))
         dropped_items = await asyncio.to_thread(self.batcher.stop, left)
         await asyncio.sleep(0)  # the answers batcher.stop gave land first
-        for finish in list(self._direct):  # the rest are cut off, as uvicorn cancels tasks
-            del self._direct[finish]
-            finish(None)
+        while self._direct:  # the rest are cut off, as uvicorn cancels tasks
+            self._direct.pop()(None)
         if self._parse_pool is not None:
             self._parse_pool.shutdown(wait=False, cancel_futures=True)
         if dropped_items:
@@ -372,8 +380,9 @@ class ModelServer:
             respond(response)
 
         def done(outs: list[Any] | None, exc: Exception | None) -> None:
-            if self._direct.pop(finish, _GONE) is _GONE:  # cut off already
+            if finish not in self._direct:  # cut off already
                 return
+            self._direct.discard(finish)
             if exc is None:
                 assert outs is not None
                 try:
@@ -392,10 +401,10 @@ class ModelServer:
             self.lifecycle.check_serving()
             items, single = self._json_items(self.decode_json(body), route)
             left = t0 + budget - time.perf_counter()
-            self._direct[finish] = None
+            self._direct.add(finish)
             self.batcher.submit_callback(items, max(left, 0.0), done)
         except Exception as exc:
-            self._direct.pop(finish, None)
+            self._direct.discard(finish)
             finish(error_response(exc, rid))
         finally:
             request_id_var.reset(token)
