@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from modelserve.cli import uvicorn_config
 from modelserve.common.app import ModelServer
 from modelserve.common.server_settings import ServerSettings
 from modelserve.common.testing import POISON, FakeSettings, create_fake_app, http_ready, wait_until
@@ -49,18 +50,7 @@ def _serve(settings: ServerSettings, fake: FakeSettings) -> Iterator[Live]:
         real(headers, body, respond)
 
     model_server.serve_json_now = spy  # type: ignore[method-assign]
-    config = uvicorn.Config(
-        app,
-        port=port,
-        http=direct_protocol(model_server),
-        loop="uvloop",
-        log_config=None,
-        lifespan="on",
-        proxy_headers=False,
-        server_header=False,
-        # As msai serve: the drain deadline counts from the signal, the delay uses part of it.
-        timeout_graceful_shutdown=max(1, int(settings.drain_deadline_s - settings.drain_delay_s)),
-    )
+    config = uvicorn_config(app, port=port)  # as msai serve runs a replica
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

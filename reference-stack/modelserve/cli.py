@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-__all__ = ["SERVERS", "serve"]
+__all__ = ["SERVERS", "serve", "uvicorn_config"]
 
 SERVERS: dict[str, tuple[str, str]] = {
     "ner": ("modelserve.ner.app", "create_app"),
@@ -34,6 +34,35 @@ SERVERS: dict[str, tuple[str, str]] = {
     "fake": ("modelserve.common.testing", "create_fake_app"),
     "orchestrator": ("modelserve.orchestrator.api", "create_serve_app"),
 }
+
+
+def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 8080) -> Any:
+    """The ``uvicorn.Config`` a replica of ``app`` runs under (tests start servers with it).
+
+    ``app.state`` holds ``settings`` and, for the model servers, ``server`` (a
+    ``ModelServer``), whose JSON route is then answered from the protocol (``modelserve.direct``).
+    """
+    import uvicorn
+
+    from modelserve.direct import direct_protocol
+    from modelserve.transport import NoDelayHttpProtocol
+
+    settings = app.state.settings
+    model_server = getattr(app.state, "server", None)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=direct_protocol(model_server) if model_server is not None else NoDelayHttpProtocol,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        lifespan="on",
+        access_log=False,  # the app logs one JSON line per request itself
+        log_config=None,
+        proxy_headers=False,  # nothing here reads the client address; saves work per request
+        server_header=False,
+        # The drain deadline counts from the signal; the delay has used part of it.
+        timeout_graceful_shutdown=max(1, int(settings.drain_deadline_s - settings.drain_delay_s)),
+    )
 
 
 def _replica_server(config: Any, lifecycle: Any, drain_delay_s: float) -> Any:
@@ -77,11 +106,7 @@ def serve(kind: str, port: int, host: str) -> int:
     MSAI_VISION_, MSAI_FAKE_): MAX_BATCH_SIZE, MAX_QUEUE_DELAY_MS, QUEUE_CAPACITY,
     DEFAULT_DEADLINE_MS, DRAIN_DELAY_S, DRAIN_DEADLINE_S, FAULT_HOOKS, ADMIN_TOKEN, ...
     """
-    import uvicorn
-
     from modelserve.common.logging import configure_logging
-    from modelserve.direct import direct_protocol
-    from modelserve.transport import NoDelayHttpProtocol
 
     module, attr = SERVERS[kind]
     factory = getattr(importlib.import_module(module), attr)
@@ -94,27 +119,12 @@ def serve(kind: str, port: int, host: str) -> int:
 
     app = factory(on_fatal=on_fatal)
     settings = app.state.settings
-    model_server = getattr(app.state, "server", None)
     configure_logging(settings.log_level)
     # Python's default (700 net allocations) ran the young-generation collector ~900 times in
     # a 15 s vision saturation run, 0.47 s of CPU (~20 us a request); at 10,000 it ran 9
     # times, 0.025 s. A request's objects die by reference count, not by the collector.
     gc.set_threshold(10_000, 10, 10)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        # The model servers answer their JSON route from the protocol (modelserve.direct).
-        http=direct_protocol(model_server) if model_server is not None else NoDelayHttpProtocol,
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        lifespan="on",
-        access_log=False,  # the app logs one JSON line per request itself
-        log_config=None,
-        proxy_headers=False,  # nothing here reads the client address; saves work per request
-        server_header=False,
-        # The drain deadline counts from the signal; the delay has used part of it.
-        timeout_graceful_shutdown=max(1, int(settings.drain_deadline_s - settings.drain_delay_s)),
-    )
+    config = uvicorn_config(app, host=host, port=port)
     server = _replica_server(config, app.state.lifecycle, settings.drain_delay_s)
     holder["server"] = server
     server.run()
