@@ -228,6 +228,10 @@ def test_report_states_the_targets_as_a_serving_budget_and_a_ceiling() -> None:
         _report({**base, "offline": close, "msai": served(1430, 1444.8), "kserve": served(530, 1)})
     )
     assert "server / (a)                 0.79   target >= 0.80: MISSES" in fast
+    # A KServe that answered nothing is no baseline: no comparison, so the target is missed.
+    silent = "\n".join(_report({**base, "msai": served(200, 1500.0), "kserve": served(0, 1.0)}))
+    assert "server / kserve               nanx  target >= 1.5x" in silent
+    assert "equal load: MISSES" in silent
 
 
 @pytest.mark.slow
