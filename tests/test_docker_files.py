@@ -168,4 +168,8 @@ def test_gpu_images_swap_in_onnx_runtimes_cuda_build(tmp_path: Path) -> None:
     assert "ORT_GPU" not in " ".join(builds[0])  # the CPU image keeps the CPU wheel
     dockerfile = (DOCKER / "model-server.Dockerfile").read_text()
     assert 'if [ -n "$ORT_GPU" ]; then' in dockerfile
-    assert "pip uninstall -y -q onnxruntime" in dockerfile
+    # The CUDA build replaces the CPU wheel's requirement line: one install, not two.
+    assert "grep -vx onnxruntime /build/requirements-serve.txt" in dockerfile
+    assert "pip uninstall -y -q onnxruntime" not in dockerfile
+    serve_reqs = (DOCKER / "requirements-serve.txt").read_text().splitlines()
+    assert "onnxruntime" in serve_reqs  # the exact line the grep removes

@@ -17,13 +17,16 @@ FROM ${BASE_IMAGE} AS build
 ARG ORT_GPU=""
 # Dependencies first (their layer is shared by every image and survives code changes).
 COPY requirements-serve.txt constraints.txt /build/
+# With ORT_GPU the CUDA build takes the CPU wheel's line (the two must not share a venv:
+# both own the onnxruntime package), so one resolve under the same constraints installs it.
 RUN python3 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-      -c /build/constraints.txt -r /build/requirements-serve.txt \
  && if [ -n "$ORT_GPU" ]; then \
-      /opt/venv/bin/pip uninstall -y -q onnxruntime \
-      && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "$ORT_GPU"; \
-    fi \
+      grep -qx onnxruntime /build/requirements-serve.txt \
+      && grep -vx onnxruntime /build/requirements-serve.txt > /build/requirements.txt \
+      && printf '%s\n' "$ORT_GPU" >> /build/requirements.txt; \
+    else cp /build/requirements-serve.txt /build/requirements.txt; fi \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+      -c /build/constraints.txt -r /build/requirements.txt \
  && /opt/venv/bin/pip uninstall -y -q pip setuptools wheel
 COPY modelserve /opt/app/modelserve
 # Byte-compile here: the root filesystem is read-only at run time (chart securityContext).
