@@ -349,6 +349,27 @@ def test_decoded_offsets_always_slice_back(
         assert 0.0 <= e.score <= 1.0
 
 
+def test_decoding_takes_each_words_first_piece_and_averages_its_words() -> None:
+    # "Ada Love|lace met IBM": the second piece of Lovelace says O, which does not count;
+    # a tie between O and B-ORG goes to the first label (argmax), so "met" is O.
+    text = "Ada Lovelace met IBM"
+    offsets = [(0, 3), (4, 8), (8, 12), (13, 16), (17, 20)]
+    words = [0, 1, 1, 2, 3]
+    window = Window([0] * 7, [0] * 7, [None, *offsets, None], [None, *words, None])
+    rows = {1: ("B-PER", 0.9), 2: ("I-PER", 0.7), 3: ("O", 0.8), 5: ("B-ORG", 0.6)}
+    probs = np.full((7, len(LABELS)), 0.01, dtype=np.float32)
+    for row, (label, p) in rows.items():
+        probs[row, LABELS.index(label)] = p
+    probs[4, [LABELS.index("O"), LABELS.index("B-ORG")]] = 0.5
+    ents = decode_entities(text, [window], [probs], LABELS)
+    assert [(e.label, e.text, e.start, e.end) for e in ents] == [
+        ("PER", "Ada Lovelace", 0, 12),
+        ("ORG", "IBM", 17, 20),
+    ]
+    assert ents[0].score == pytest.approx((0.9 + 0.7) / 2)  # float32 values, so approx
+    assert ents[1].score == pytest.approx(0.6)
+
+
 @SLOW
 @given(text=st.text(min_size=1, max_size=200).filter(str.strip))
 def test_served_path_offsets_slice_back_on_any_text(ner: NerModel, text: str) -> None:
