@@ -71,9 +71,8 @@ def decode_entities(
     order: list[int] = []
     for window, p in zip(windows, probs, strict=True):
         # One argmax and one conversion a window, not numpy scalars a token (~2 us each).
-        best = p.argmax(axis=-1)
-        chosen = np.take_along_axis(p, best[:, None], axis=-1)[:, 0].tolist()
-        best_k = best.tolist()
+        best_k = p.argmax(axis=-1).tolist()
+        chosen = p.max(axis=-1).tolist()  # the probability at best_k
         for pos, (off, word) in enumerate(zip(window.offsets, window.words, strict=True)):
             if off is None or word is None or off[1] <= off[0]:
                 continue
