@@ -215,10 +215,12 @@ class Batcher(Generic[In, Out]):
         items = self._enqueue(values, deadline_s)
         left = len(items)
 
+        # These futures stay here and are never cancelled (only submit's _abandon cancels),
+        # so each ends with a result or an exception.
         def one(_: asyncio.Future[Any]) -> None:
             nonlocal left
             left -= 1
-            if left or any(i.future.cancelled() for i in items):  # cancelled: nobody waits
+            if left:
                 return
             results = [i.future.exception() or i.future.result() for i in items]
             try:
