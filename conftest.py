@@ -1,3 +1,3 @@
 """Root conftest: registers the harness pytest plugin (``--platform``, gated markers)."""
 
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["msai.pytest_plugin"]

@@ -1,9 +1,8 @@
-"""The engine: Platform interface and backends, observers, gates, run record, CLI, pytest plugin.
+"""The core: Platform interface and backends, scenario model, observers, gates, run record,
+errors.
 
-Layers (checked by import-linter, see pyproject.toml): the core modules (``errors``,
-``settings``, ``platform``, ``record``, ``gates``, ``observers``) sit below ``chaos``,
-``loadtests`` and ``reports``; the top layer (``cli``, ``gameday``, ``pytest_plugin``) drives
-them all.
+Layers (import-linter ``layers`` contract in pyproject.toml): this package imports nothing of
+``chaos``, ``loadtests``, ``reports`` or the run engine ``msai``, which all build on it.
 """
 
 from harness.errors import (

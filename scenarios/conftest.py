@@ -1,5 +1,5 @@
 """Game days: ``scenarios/*.yaml`` are collected by the harness pytest plugin (one item each,
-run through ``harness.gameday`` with the ``ci`` profile); Python game days beside them use the
+run through ``msai.gameday`` with the ``ci`` profile); Python game days beside them use the
 plugin's ``platform``, ``run_scenario`` and ``record`` fixtures.
 
 Every game day in this folder must leave nothing injected: after the session, no fault this

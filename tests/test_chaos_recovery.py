@@ -73,7 +73,7 @@ def test_sigkill_mid_fault_is_rolled_back_by_the_next_msai_command(tmp_path: Pat
     assert len(_active(world)) == 2, "a SIGKILLed process cannot clean up after itself"
     assert len(_ledger_open(tmp_path)) == 2
     out = subprocess.run(
-        [sys.executable, "-m", "harness", "info", "--json"],
+        [sys.executable, "-m", "msai", "info", "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -88,7 +88,7 @@ def test_sigkill_mid_fault_is_rolled_back_by_the_next_msai_command(tmp_path: Pat
     assert _ledger_open(tmp_path) == []
     # a second command finds nothing to do and says nothing
     again = subprocess.run(
-        [sys.executable, "-m", "harness", "info", "--json"],
+        [sys.executable, "-m", "msai", "info", "--json"],
         env=env,
         capture_output=True,
         text=True,

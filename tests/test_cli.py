@@ -4,7 +4,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from harness.cli import COMMANDS, cli
+from msai.cli import COMMANDS, cli
 
 
 def test_help_lists_every_registered_command() -> None:
@@ -23,7 +23,7 @@ def test_every_command_has_help(name: str) -> None:
 
 def test_console_script_runs() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "harness", "--help"],
+        [sys.executable, "-m", "msai", "--help"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,7 +15,6 @@ from click.testing import CliRunner
 from k8s_support import obj, platform_for, seed
 from moto.server import ThreadedMotoServer
 
-from harness.cli import cli
 from harness.errors import ConfigError, GuardViolation
 from harness.platform.base import Injection
 from harness.platform.kubernetes.eks import (
@@ -29,6 +28,7 @@ from harness.platform.kubernetes.eks import (
 from harness.platform.kubernetes.settings import EksSettings, KubernetesSettings
 from harness.platform.kubernetes.testing import find
 from harness.ports import free_port
+from msai.cli import cli
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/msai-fis"

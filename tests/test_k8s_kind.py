@@ -227,7 +227,7 @@ def test_kind_down_without_kind_says_how_to_get_it(tmp_path: Path) -> None:
 def test_every_kubernetes_command_has_help() -> None:
     from click.testing import CliRunner
 
-    from harness.cli import cli
+    from msai.cli import cli
 
     for args in (["kind", "up"], ["kind", "down"], ["eks", "check"], ["export", "litmus"]):
         result = CliRunner().invoke(cli, [*args, "--help"])

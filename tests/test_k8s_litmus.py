@@ -17,10 +17,10 @@ import yaml
 from chart_support import KUBE_VERSION
 from click.testing import CliRunner
 
-from harness.cli import cli
 from harness.errors import ConfigError
 from harness.platform.kubernetes.litmus import EXPERIMENTS, export_scenario, manifests
 from harness.scenario import load_scenario
+from msai.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPORTABLE = ("mesh-faults", "spot-interruption")

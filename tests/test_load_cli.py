@@ -12,7 +12,7 @@ from loadtests.testing import echo_server
 
 def _msai(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", "msai", *args],
         capture_output=True,
         text=True,
         timeout=120,

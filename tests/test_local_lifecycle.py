@@ -147,7 +147,7 @@ def test_port_in_use_error_type() -> None:
 
 def _msai(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", "msai", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from msai.cli import main
 from reports import SyntheticOptions, write_synthetic_run
 from reports import atomic as atomic_mod
 from reports import writer as writer_mod

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from harness.binaries import find
-from harness.cli import main
 from harness.errors import MissingBinary
 from harness.record import RunRecord
+from msai.cli import main
 from reports import load_run
 from reports.browser import check_page
 

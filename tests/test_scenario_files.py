@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from chaos import FAULTS
-from harness.gameday import _load_duration, dry_run_plan
 from harness.scenario import load_scenario
+from msai.gameday import _load_duration, dry_run_plan
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
 GAME_DAYS = {

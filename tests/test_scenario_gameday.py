@@ -11,10 +11,10 @@ import pytest
 from chaos import Ledger
 from chaos.settings import ChaosSettings
 from chaos.testing import FakePlatform, fake_load
-from harness.gameday import ScenarioSkipped, run_scenario
 from harness.platform.base import StackSpec
 from harness.record import read_events, read_summary
 from harness.scenario import parse_scenario
+from msai.gameday import ScenarioSkipped, run_scenario
 
 BASE = """
 name: fake-day
@@ -179,7 +179,7 @@ def test_spot_interruption_replicas_gate(tmp_path: Path, fake) -> None:
 
 def _msai(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", "msai", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -8,7 +8,7 @@ from pathlib import Path
 CONFTEST = """
 import pytest
 from chaos.testing import FakePlatform, fake_load
-from harness.pytest_scenarios import PLATFORM_FACTORY, RUN_OPTIONS
+from msai.pytest_scenarios import PLATFORM_FACTORY, RUN_OPTIONS
 
 def pytest_configure(config):
     config.stash[PLATFORM_FACTORY] = FakePlatform
@@ -73,7 +73,7 @@ def test_scenarios_are_collected_and_judged(tmp_path: Path) -> None:
             "-m",
             "pytest",
             "-p",
-            "harness.pytest_plugin",
+            "msai.pytest_plugin",
             "-rA",
             "-q",
             "-p",

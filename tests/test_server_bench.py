@@ -16,8 +16,8 @@ from click.testing import CliRunner
 from modelserve.common.testing import http_ready, start_replica, wait_until
 
 from harness.ports import free_port
-from harness.servebench.loadgen import LoadSpec, percentile, run_closed_loop, run_open_loop
-from harness.servebench.payloads import bodies, json_items, model_item
+from msai.servebench.loadgen import LoadSpec, percentile, run_closed_loop, run_open_loop
+from msai.servebench.payloads import bodies, json_items, model_item
 
 ROOT = Path(__file__).resolve().parents[1]
 KSERVE_PY = ROOT / ".venv-kserve" / "bin" / "python"
@@ -101,7 +101,7 @@ def test_payloads_are_what_the_models_parse() -> None:
 
 @pytest.mark.slow
 def test_bench_serve_fake_end_to_end(tmp_path: Path) -> None:
-    from harness.servebench.command import bench_serve
+    from msai.servebench.command import bench_serve
 
     out = tmp_path / "figures.json"
     result = CliRunner().invoke(
@@ -122,8 +122,8 @@ def test_bench_serve_fake_end_to_end(tmp_path: Path) -> None:
 
 
 def test_a_is_the_mean_of_the_runs_before_and_after_the_servers() -> None:
-    from harness.servebench.command import Served, _bracket, _report
-    from harness.servebench.loadgen import LoadResult
+    from msai.servebench.command import Served, _bracket, _report
+    from msai.servebench.loadgen import LoadResult
 
     before = {
         "raw_items_s": 200.0,
@@ -166,8 +166,8 @@ def test_a_is_the_mean_of_the_runs_before_and_after_the_servers() -> None:
 
 
 def test_report_says_when_the_generators_fell_behind() -> None:
-    from harness.servebench.command import LAG_LIMIT_MS, Served, _report
-    from harness.servebench.loadgen import LoadResult
+    from msai.servebench.command import LAG_LIMIT_MS, Served, _report
+    from msai.servebench.loadgen import LoadResult
 
     def served(lag_ms: float) -> Served:
         sat = LoadResult(rate=100, duration_s=1, ok=90, latencies_ms=[5.0] * 90)
@@ -185,8 +185,8 @@ def test_report_says_when_the_generators_fell_behind() -> None:
 
 
 def test_report_states_the_targets_as_a_serving_budget_and_a_ceiling() -> None:
-    from harness.servebench.command import Served, _report
-    from harness.servebench.loadgen import LoadResult
+    from msai.servebench.command import Served, _report
+    from msai.servebench.loadgen import LoadResult
 
     def served(rps: float, per_cpu_s: float) -> Served:
         sat = LoadResult(rate=rps * 1.5, duration_s=1, ok=int(rps), latencies_ms=[5.0] * 10)

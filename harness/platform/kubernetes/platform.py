@@ -127,7 +127,7 @@ class KubernetesPlatform:
     """The chart on a cluster. ``api`` is a ``kubernetes.client.ApiClient`` (default: built
     from the kubeconfig and ``MSAI_K8S_CONTEXT``); ``spot`` does spot interruptions."""
 
-    #: what scenarios may ``require`` beyond services (harness.gameday): spot notices (kind: by
+    #: what scenarios may ``require`` beyond services (msai.gameday): spot notices (kind: by
     #: hand, EKS: FIS and the termination handler) and PostgreSQL backups
     features = frozenset({"spot_notices", "backup:postgresql"})
 

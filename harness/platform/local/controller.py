@@ -203,7 +203,7 @@ class Controller:
     def _replica_cmd(self, service: str, port: int) -> list[str]:
         tmpl = self.settings.replica_command
         if not tmpl:
-            return [sys.executable, "-m", "harness", "serve", service, "--port", str(port)]
+            return [sys.executable, "-m", "modelserve", "serve", service, "--port", str(port)]
         return [
             part.format(python=sys.executable, service=service, port=port) for part in tmpl.split()
         ]

@@ -49,7 +49,7 @@ class LocalPlatform:
     """Every component a real process on this machine (see ``harness.platform.local``)."""
 
     name = "local"
-    # What scenarios may require of this backend (harness.gameday checks ``requires``).
+    # What scenarios may require of this backend (msai.gameday checks ``requires``).
     features = frozenset(
         {
             "canary_rollback",

@@ -8,7 +8,7 @@ to ``max_conns``, after which it waits for one (and that wait is in its latency)
 
 Run as a process so it can be pinned apart from the server::
 
-    python -m harness.servebench.loadgen '{"port": 8080, "path": "/v1/ner", ...}' [OUT]
+    python -m msai.servebench.loadgen '{"port": 8080, "path": "/v1/ner", ...}' [OUT]
 
 writes one JSON object (:class:`LoadResult` as a dict) to OUT, or prints it. Kept
 dependency-free and minimal on purpose: one core of it sends several thousand requests/s,

@@ -18,16 +18,16 @@ EXIT_PASS, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_ERROR = 0, 1, 2, 4
 
 # name -> ("module", "attribute", "one-line help"). The module owns the command.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "info": ("harness.info", "info", "Show versions, binaries and where things live."),
+    "info": ("msai.info", "info", "Show versions, binaries and where things live."),
     "serve": ("modelserve.cli", "serve", "Run one model-server replica in the foreground."),
     "report": ("reports.cli", "report", "Write HTML/Markdown/JSON reports of a run; compare."),
     "models": ("modelserve.models.cli", "models", "Build and publish the bundled models."),
-    "run": ("harness.gameday", "run", "Run scenario files (game days): pass/fail/inconclusive."),
+    "run": ("msai.gameday", "run", "Run scenario files (game days): pass/fail/inconclusive."),
     "up": ("harness.platform.local.cli", "up", "Bring the local stack up and wait until ready."),
     "status": ("harness.platform.local.cli", "status", "Show the local stack: URLs, replicas."),
     "logs": ("harness.platform.local.cli", "logs", "Print a local service's logs."),
     "down": ("harness.platform.local.cli", "down", "Stop the local stack and crash leftovers."),
-    "bench": ("harness.bench", "bench", "Benchmarks that print figures and ratios."),
+    "bench": ("msai.bench", "bench", "Benchmarks that print figures and ratios."),
     "load": ("loadtests.cli", "load", "Run an open-loop load by hand; search the max rate."),
     "kind": ("harness.platform.kubernetes.cli", "kind", "A kind cluster with the chart: up, down."),
     "eks": ("harness.platform.kubernetes.cli", "eks", "Check the EKS target against allow-lists."),

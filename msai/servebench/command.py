@@ -43,8 +43,8 @@ import httpx
 
 from harness.errors import MissingBinary, PlatformError
 from harness.ports import free_port
-from harness.servebench.loadgen import LoadResult, LoadSpec
-from harness.servebench.payloads import KINDS, bodies, model_item
+from msai.servebench.loadgen import LoadResult, LoadSpec
+from msai.servebench.payloads import KINDS, bodies, model_item
 
 __all__ = ["bench_serve"]
 
@@ -159,7 +159,7 @@ def _load(spec: LoadSpec, gen_cores: list[int]) -> LoadResult:
             *_taskset([core]),
             sys.executable,
             "-m",
-            "harness.servebench.loadgen",
+            "msai.servebench.loadgen",
             json.dumps(share.__dict__),
             str(tmp / f"{i}.json"),
         ]
@@ -377,7 +377,7 @@ def _offline(
 ) -> dict[str, Any]:
     """(a): the model alone at ``batch``, on the server's cores, in its own process."""
     spec = {"kind": kind, "batch": batch, "seconds": max(2.0, duration / 2), "flops": flops}
-    argv = [*_taskset(cores), sys.executable, "-m", "harness.servebench.offline", json.dumps(spec)]
+    argv = [*_taskset(cores), sys.executable, "-m", "msai.servebench.offline", json.dumps(spec)]
     return dict(_json_run(argv, _env(kind, len(cores)), 600))
 
 

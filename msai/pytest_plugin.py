@@ -10,7 +10,7 @@ Tests marked ``kind`` / ``eks`` run only with the matching ``--platform``; ``gpu
 and ``docker`` only when asked. Each is skipped with the reason, never silently dropped.
 
 Scenarios: ``scenarios/*.yaml`` are collected as test items and run as game days (verdicts and
-the inconclusive policy: :mod:`harness.pytest_scenarios`); ``--scenario-profile`` (default
+the inconclusive policy: :mod:`msai.pytest_scenarios`); ``--scenario-profile`` (default
 ``ci``) picks the profile. Fixtures for Python suites: ``platform`` (the session's stack, up
 once), ``run_scenario`` (run a scenario file or YAML text on it, get the RunResult) and
 ``record`` (a RunRecord in the test's tmp_path).
@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from harness.pytest_scenarios import (
+from msai.pytest_scenarios import (
     POOL,
     RUN_OPTIONS,
     PlatformPool,
@@ -108,8 +108,8 @@ def platform(request: pytest.FixtureRequest) -> Any:
 def run_scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
     """``run_scenario(path_or_yaml, profile="ci", **run_options)`` -> RunResult, on the session
     platform (brought up with the scenario's stack), records under ``tmp_path``."""
-    from harness.gameday import run_scenario as run
     from harness.scenario import load_scenario, parse_scenario
+    from msai.gameday import run_scenario as run
 
     def runner(source: str | Path, *, profile: str | None = "ci", **options: Any) -> Any:
         text = str(source)

@@ -2,7 +2,7 @@
 
 Run as a process pinned to the server's cores (the command does ``taskset``)::
 
-    python -m harness.servebench.offline '{"kind": "ner", "batch": 16, "seconds": 5}'
+    python -m msai.servebench.offline '{"kind": "ner", "batch": 16, "seconds": 5}'
 
 prints ``{"raw_items_s", "predict_items_s", "flops_per_item", "device", "runtime", ...}``:
 
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness.servebench.payloads import json_items, model_item
+from msai.servebench.payloads import json_items, model_item
 
 __all__ = ["make_model", "measure"]
 

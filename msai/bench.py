@@ -12,7 +12,7 @@ __all__ = ["BENCHES", "bench"]
 # name -> ("module", "attribute", "one-line help")
 BENCHES: dict[str, tuple[str, str, str]] = {
     "serve": (
-        "harness.servebench.command",
+        "msai.servebench.command",
         "bench_serve",
         "Model server vs raw ONNX Runtime vs KServe: throughput, p50/p99, GFLOP/s.",
     ),
@@ -22,7 +22,7 @@ BENCHES: dict[str, tuple[str, str, str]] = {
         "Local platform: up-to-ready, gateway overhead, fault toggle latency.",
     ),
     "orchestrator": (
-        "harness.bench_orchestrator",
+        "msai.bench_orchestrator",
         "bench_orchestrator",
         "Pipeline overhead (end-to-end minus step latencies) at 50 runs/s vs direct calls.",
     ),

@@ -1,6 +1,6 @@
 """Scenario files as pytest items, and the fixtures Python suites use (the plugin's engine).
 
-``scenarios/*.yaml`` are collected as one item each and run through :mod:`harness.gameday`
+``scenarios/*.yaml`` are collected as one item each and run through :mod:`msai.gameday`
 with the same verdicts as ``msai run``:
 
     pass          passed
@@ -18,7 +18,7 @@ profile, down at the end); a stack already running (``msai up``) is reused and l
 
 Seams for tests of this plugin (set in a conftest's ``pytest_configure``):
 ``config.stash[PLATFORM_FACTORY]`` builds the platform (e.g. ``chaos.testing.FakePlatform``),
-``config.stash[RUN_OPTIONS]`` passes keyword arguments to :func:`harness.gameday.run_scenario`
+``config.stash[RUN_OPTIONS]`` passes keyword arguments to :func:`msai.gameday.run_scenario`
 (``load_runner``, ``evaluate``...).
 """
 
@@ -116,8 +116,8 @@ class ScenarioItem(pytest.Item):
         self.add_marker(pytest.mark.slow)
 
     def runtest(self) -> None:
-        from harness.gameday import ScenarioSkipped, check_static_requirements, run_scenario
         from harness.scenario import load_scenario
+        from msai.gameday import ScenarioSkipped, check_static_requirements, run_scenario
 
         config = self.config
         profile = config.getoption("--scenario-profile") or None

@@ -1,5 +1,0 @@
-"""``python -m harness`` is ``msai``."""
-
-from harness.cli import main
-
-main()

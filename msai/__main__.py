@@ -1,0 +1,5 @@
+"""``python -m msai`` is ``msai``."""
+
+from msai.cli import main
+
+main()
