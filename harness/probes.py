@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from harness import loopback
 from harness.errors import HarnessError
 from harness.platform.base import Platform
 
@@ -47,7 +48,7 @@ def describe_probe(probe: dict[str, Any]) -> str:
 
 def prometheus_value(platform: Platform, query: str, timeout_s: float = _TIMEOUT_S) -> float | None:
     """The instant value of ``query`` (sum of the vector), None when it returns no series."""
-    r = httpx.get(
+    r = loopback.get(
         f"{platform.prometheus_url}/api/v1/query", params={"query": query}, timeout=timeout_s
     )
     r.raise_for_status()
@@ -72,7 +73,7 @@ def _http(probe: dict[str, Any], platform: Platform) -> tuple[bool, str]:
         status = int(fake_request(route).status)
     else:
         method = str(probe.get("method", "POST" if "json" in probe else "GET"))
-        r = httpx.request(method, url, json=probe.get("json"), timeout=_TIMEOUT_S)
+        r = loopback.request(method, url, json=probe.get("json"), timeout=_TIMEOUT_S)
         status = r.status_code
     return status == want, f"HTTP {status} (want {want})"
 

@@ -30,6 +30,7 @@ import aiohttp
 import click
 import httpx
 
+from harness import loopback
 from harness.errors import PlatformError
 from harness.ports import LOOPBACK, free_port
 from harness.scratch_stores import ScratchRedis
@@ -75,7 +76,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], what: str, timeout_s: fl
         if proc.poll() is not None:
             raise PlatformError(f"{what} exited with {proc.returncode} during start-up")
         try:
-            if httpx.get(url, timeout=1, trust_env=False).status_code == 200:
+            if loopback.get(url, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass

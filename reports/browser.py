@@ -12,16 +12,19 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psutil
 import websocket
 
+from harness import loopback
 from harness.binaries import find
 from harness.errors import PlatformError
 
@@ -82,7 +85,16 @@ class PageCheck:
 
 class _Cdp:
     def __init__(self, url: str, timeout: float) -> None:
-        self.ws = websocket.create_connection(url, timeout=timeout, suppress_origin=True)
+        # websocket-client sends through http_proxy from the environment unless given a
+        # connected socket (its http_no_proxy option only applies beside an explicit proxy
+        # host). Chromium's DevTools socket is on loopback, where no proxy can reach it.
+        sock = None
+        if loopback.is_loopback(url):
+            parts = urlsplit(url)
+            sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        self.ws = websocket.create_connection(
+            url, timeout=timeout, suppress_origin=True, socket=sock
+        )
         self.timeout = timeout
         self.next_id = 0
         self.events: list[dict[str, Any]] = []

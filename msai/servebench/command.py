@@ -41,6 +41,7 @@ from typing import Any
 import click
 import httpx
 
+from harness import loopback
 from harness.errors import MissingBinary, PlatformError
 from harness.ports import free_port
 from msai.servebench.loadgen import LoadResult, LoadSpec
@@ -88,7 +89,7 @@ def _probe_conns(batch: int) -> int:
 def _batch_stats(port: int) -> tuple[float, float]:
     """(forward passes, items) so far from the server's /metrics; zeros where absent."""
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        text = loopback.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     except httpx.HTTPError:
         return 0.0, 0.0
     count = total = 0.0
@@ -219,7 +220,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
                 f"server exited {proc.returncode}; log {log}:\n{log.read_text()[-1500:]}"
             )
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if loopback.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -42,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from harness import loopback
 from harness.errors import ConfigError, FaultError, HarnessError, PlatformError, Unsupported
 from harness.platform.base import Injection, StackSpec, new_injection_id
 from harness.platform.local import envoy
@@ -687,7 +688,7 @@ class Controller:
     # ------------------------------------------------------------------ autoscaling
     def _prom_query(self, query: str) -> list[tuple[dict[str, str], float]]:
         url = f"{self.prom.url}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with loopback.urlopen(url, timeout=2) as resp:
             data = json.loads(resp.read())
         out = []
         for row in data.get("data", {}).get("result", []):
@@ -896,7 +897,7 @@ class Controller:
                 headers={"Content-Type": "application/json", "x-admin-token": self.admin_token},
             )
             try:
-                with urllib.request.urlopen(req, timeout=5) as resp:
+                with loopback.urlopen(req, timeout=5) as resp:
                     resp.read()
                 done += 1
             except urllib.error.HTTPError as exc:

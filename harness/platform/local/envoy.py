@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from harness import loopback
 from harness.errors import FaultError, PlatformError
 from harness.platform.local.values import MeshValues, StackValues
 from harness.ports import LOOPBACK
@@ -342,7 +343,7 @@ class EnvoyAdmin:
     def _call(self, method: str, path: str, timeout: float = 2.0) -> str:
         req = urllib.request.Request(self.base + path, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with loopback.urlopen(req, timeout=timeout) as resp:
                 return str(resp.read().decode())
         except (urllib.error.URLError, OSError) as exc:
             raise PlatformError(f"envoy admin {path}: {exc}") from exc

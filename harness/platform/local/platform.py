@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from harness import loopback
 from harness.errors import (
     ConfigError,
     FaultError,
@@ -98,7 +99,7 @@ class LocalPlatform:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with loopback.urlopen(req, timeout=timeout) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             try:

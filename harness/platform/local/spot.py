@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from harness import loopback
 from harness.platform.local.respond import send
 from harness.ports import LOOPBACK
 
@@ -107,7 +108,7 @@ def _get(port: int, path: str, token: str) -> tuple[int, str]:
         f"http://{LOOPBACK}:{port}{path}", headers={"X-aws-ec2-metadata-token": token}
     )
     try:
-        with urllib.request.urlopen(req, timeout=1) as resp:
+        with loopback.urlopen(req, timeout=1) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, ""
@@ -123,7 +124,7 @@ def poll_notice(port: int) -> Notice | None:
             method="PUT",
             headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"},
         )
-        with urllib.request.urlopen(req, timeout=1) as resp:
+        with loopback.urlopen(req, timeout=1) as resp:
             token = resp.read().decode()
     except (urllib.error.URLError, OSError):
         return None
