@@ -4,6 +4,7 @@ A scenario's ``expect:`` list declares gates, one mapping each, named by ``gate`
 
     expect:
       - {gate: latency, route: ner, p99_ms: 250}              # also p50_ms, p95_ms, max_ms
+      - {gate: latency, p99_ms: 250, min_samples: 50}         # default: 100 for p99
       - {gate: latency, p95_ms: 100, window: {from: 30s, to: 90s}}
       - {gate: error_ratio, max: 0.01}                        # route, window, exclude: [kinds]
       - {gate: error_ratio, max: 0.05, window: {during: mesh_fault, extend: 5s}}
@@ -18,9 +19,11 @@ following :class:`Gate` and a factory registered with :func:`register_gate`, or 
 ``"module:factory"`` entry in :data:`GATES` so nothing is imported before it is used.
 
 Latency percentiles come from HDR histograms merged over the window (never averaged
-percentiles); ``route`` defaults to ``"all"`` (every route together). Windows are seconds
-from the load's start, ``to`` exclusive, or ``during`` a fault (``faults`` for all of them,
-a fault kind or a fault id) as the record's fault events place it.
+percentiles) and need enough samples to mean something (p99: 100, p95: 20, p50: 2, else
+inconclusive; ``min_samples`` sets another count); ``route`` defaults to ``"all"`` (every
+route together). Windows are seconds from the load's start, ``to`` exclusive, or ``during``
+a fault (``faults`` for all of them, a fault kind or a fault id) as the record's fault events
+place it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ __all__ = [
     "ThroughputGate",
     "Verdict",
     "Window",
+    "default_min_samples",
     "emit_verdicts",
     "evaluate_gates",
     "evaluate_run",
@@ -267,6 +271,14 @@ def _histogram_for(ctx: GateContext, route: str, window: Window | None) -> tuple
 # -- built-in gates --
 
 _PCTS = ("p50_ms", "p95_ms", "p99_ms", "max_ms")
+# Fewest samples for which a quantile is more than the largest sample: 1 / (1 - q). Below it
+# a p99 is the maximum of a handful of requests and says nothing about the tail.
+_MIN_SAMPLES = {"p50_ms": 2, "p95_ms": 20, "p99_ms": 100, "max_ms": 1}
+
+
+def default_min_samples(limits: Iterable[str]) -> int:
+    """Samples a latency gate needs before it may pass or fail (``min_samples`` overrides)."""
+    return max((_MIN_SAMPLES[k] for k in limits), default=1)
 
 
 @dataclass(frozen=True)
@@ -274,7 +286,7 @@ class LatencyGate:
     route: str
     limits: dict[str, float]  # "p99_ms" -> 250.0
     window: Window | None = None
-    min_samples: int = 1
+    min_samples: int | None = None  # None: default_min_samples(limits)
     kind: str = "latency"
 
     @property
@@ -287,8 +299,20 @@ class LatencyGate:
         limits = {k: where.number(spec, k) for k in _PCTS if k in spec}
         if not limits:
             raise where.error(f"needs at least one of {list(_PCTS)}")
-        min_samples = int(where.number(spec, "min_samples", low=1)) if "min_samples" in spec else 1
+        min_samples = None
+        if "min_samples" in spec:
+            min_samples = int(where.number(spec, "min_samples", low=1))
+            if min_samples != spec["min_samples"]:
+                got = spec["min_samples"]
+                raise where.error(f"expected a whole count, got {got!r}", "min_samples")
         return cls(_route(spec, where), limits, where.window(spec), min_samples)
+
+    @property
+    def needed(self) -> int:
+        """Samples this gate needs to judge (below: inconclusive)."""
+        if self.min_samples is not None:
+            return self.min_samples
+        return default_min_samples(self.limits)
 
     def evaluate(self, ctx: GateContext) -> Verdict:
         window, why = ctx.resolve(self.window)
@@ -301,8 +325,11 @@ class LatencyGate:
         evidence: dict[str, Any] = {"source": source}
         if window is not None:
             evidence["window"] = window.to_json()
-        if count < self.min_samples:
-            evidence["reason"] = f"{count} latency samples, need {self.min_samples}"
+        if count < self.needed:
+            evidence["reason"] = (
+                f"{count} latency samples, need {self.needed} to judge "
+                f"{', '.join(self.limits)} (set min_samples to change)"
+            )
             return Verdict(self.name, self.kind, "inconclusive", self.limits, observed, evidence)
         pct = percentiles_ms(hist)
         observed.update({k: pct[k] for k in self.limits})

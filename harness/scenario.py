@@ -42,6 +42,7 @@ import yaml
 
 from harness.durations import parse_duration as _parse_duration
 from harness.errors import ConfigError
+from harness.load_spec import check_load, load_schema
 
 __all__ = [
     "FAULT_KINDS",
@@ -200,21 +201,7 @@ _document_properties: dict[str, Any] = {
     },
     "requires": {"type": "array", "items": {"type": "string", "minLength": 1}},
     "steady_state": {"type": "array", "items": _probe},
-    "load": {
-        "type": "object",
-        "required": ["shape"],
-        "properties": {
-            "shape": {"enum": ["none", "open-loop", "constant", "step", "spike", "soak", "ramp"]},
-            "rate": {"type": "number", "minimum": 0},
-            "duration": _duration_schema,
-            "mix": {
-                "type": "object",
-                "additionalProperties": {"type": "number", "minimum": 0},
-                "minProperties": 1,
-            },
-            "seed": {"type": "integer"},
-        },
-    },
+    "load": load_schema(_duration_schema),
     "faults": {
         "type": "array",
         "items": {
@@ -233,6 +220,7 @@ _document_properties: dict[str, Any] = {
     },
     "expect": {
         "type": "array",
+        "minItems": 1,
         "items": {"type": "object", "required": ["gate"], "properties": {"gate": _name}},
     },
     "observe": {
@@ -446,6 +434,8 @@ def _explain(err: jsonschema.ValidationError) -> str:
     """A sentence for one schema error, in the file's terms."""
     if err.validator == "pattern" and _schema(err).get("pattern") == _DURATION:
         return f"{err.instance!r} is not a duration (seconds, or like 500ms, 30s, 2m)"
+    if err.validator == "minItems" and list(err.absolute_path) == ["expect"]:
+        return "a scenario needs at least one gate: one that expects nothing cannot fail"
     if err.validator == "enum":
         options = _schema(err).get("enum", [])
         if "propertyNames" in err.schema_path:
@@ -594,10 +584,7 @@ def _check_gates(s: Scenario) -> None:
 def _semantic_checks(s: Scenario) -> None:
     """What a schema cannot say: durations in range, mix weights, windows inside the load."""
     _check_gates(s)
-    load = s.load
-    # the shape's own keys are checked by loadtests (shape_from_spec) at plan time
-    if "mix" in load and sum(load["mix"].values()) <= 0:
-        raise s.error("mix weights must add up to more than 0", ("load", "mix"))
+    check_load(s.load, s.error)
     for f in s.faults:
         if f.duration_s is not None and f.duration_s <= 0:
             raise s.error("duration must be more than 0", ("faults", f.index, "duration"))

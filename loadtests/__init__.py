@@ -10,7 +10,7 @@ own (:mod:`loadtests.users`, :mod:`loadtests.stock`).
 """
 
 from loadtests.arrivals import Schedule, build_schedule
-from loadtests.plan import LoadPlan, plan_load, run_planned, run_spec
+from loadtests.plan import LoadPlan, load_duration_s, plan_load, run_planned, run_spec
 from loadtests.routes import Target, build_targets, load_routes
 from loadtests.runner import LoadResult, ProcessWorkers, ThreadWorkers, WorkerPool, run_load
 from loadtests.search import SearchResult, find_max_rate
@@ -31,6 +31,7 @@ __all__ = [
     "build_schedule",
     "build_targets",
     "find_max_rate",
+    "load_duration_s",
     "load_routes",
     "plan_load",
     "run_load",

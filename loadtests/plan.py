@@ -13,7 +13,8 @@ The keys the runner reads beside the shape's own (:mod:`loadtests.shapes`)::
       replay: runs/2026-.../arrivals.json   # send exactly these arrivals instead
 
 The schedule always goes to the run record as ``arrivals.json``, so any run can be replayed
-with ``replay:``.
+with ``replay:``. A replayed load takes its rate, shape, mix and seed from the file, so those
+keys beside ``replay`` are refused rather than ignored (``harness.load_spec.REPLAY_KEYS``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 from harness.durations import parse_duration
 from harness.errors import ConfigError
+from harness.load_spec import REPLAY_KEYS
 from harness.platform.base import Endpoint
 from harness.record import RunRecord
 from loadtests.arrivals import Schedule, build_schedule
@@ -34,7 +36,7 @@ from loadtests.runner import LoadResult, run_load
 from loadtests.settings import LoadSettings, load_settings_from_env
 from loadtests.shapes import shape_from_spec
 
-__all__ = ["LoadPlan", "plan_load", "run_planned", "run_spec"]
+__all__ = ["LoadPlan", "load_duration_s", "plan_load", "run_planned", "run_spec"]
 
 # Endpoint names the default mix spreads over (the route named like the endpoint).
 _DEFAULT_ROUTES = ("ner", "vision")
@@ -68,12 +70,15 @@ def plan_load(
             )
         overrides["workers"] = workers
     if "timeout" in spec:
-        overrides["timeout_s"] = parse_duration(
-            spec["timeout"], source=source, field="load.timeout"
-        )
+        timeout_s = parse_duration(spec["timeout"], source=source, field="load.timeout")
+        if timeout_s <= 0:
+            raise ConfigError(
+                "a request timeout must be more than 0 s", source=source, field="load.timeout"
+            )
+        overrides["timeout_s"] = timeout_s
     settings = load_settings_from_env(**overrides)
     if "replay" in spec:
-        schedule = Schedule.read(Path(str(spec["replay"])))
+        schedule = _replayed(spec, source)
     else:
         shape = shape_from_spec(spec, source=source)
         mix = spec.get("mix") or {r: 1.0 for r in _DEFAULT_ROUTES if r in base_urls}
@@ -91,6 +96,37 @@ def plan_load(
         schedule = build_schedule(shape, mix, raw_seed, **({"scenario": source} if source else {}))
     targets = build_targets(schedule.routes, base_urls, url=url)
     return LoadPlan(schedule, targets, settings)
+
+
+def _replayed(spec: Mapping[str, Any], source: str | None) -> Schedule:
+    """The recorded arrivals ``replay:`` names; keys the file overrides are refused."""
+    extra = sorted(set(spec) - set(REPLAY_KEYS))
+    if extra:
+        raise ConfigError(
+            f"{extra[0]!r} cannot be used with replay: the arrivals file fixes the rate, "
+            f"shape, mix and seed (allowed beside replay: {', '.join(REPLAY_KEYS)})",
+            source=source,
+            field=f"load.{extra[0]}",
+        )
+    path = Path(str(spec["replay"]))
+    try:
+        return Schedule.read(path)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"cannot replay {str(path)!r}: {exc}", source=source, field="load.replay"
+        ) from exc
+
+
+def load_duration_s(spec: Mapping[str, Any], *, source: str | None = None) -> float:
+    """Seconds a ``load:`` block lasts (0 for ``shape: none``), as :func:`plan_load` will
+    send it: a replay lasts as long as its recorded arrivals. Errors name the field."""
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"expected a mapping, got {spec!r}", source=source, field="load")
+    if spec.get("shape") == "none":
+        return 0.0
+    if "replay" in spec:
+        return _replayed(spec, source).duration_s
+    return float(shape_from_spec(spec, source=source).duration_s)
 
 
 def run_planned(

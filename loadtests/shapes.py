@@ -25,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from harness.durations import parse_duration
 from harness.errors import ConfigError
+from harness.load_spec import LOAD_RUNNER_KEYS
 
 __all__ = [
     "SHAPES",
@@ -37,8 +38,9 @@ __all__ = [
     "shape_from_spec",
 ]
 
-# Keys of a ``load:`` block that are not the shape's own (the runner reads them).
-_RUNNER_KEYS = {"shape", "mix", "seed", "workers", "timeout", "arrivals", "replay"}
+# Keys of a ``load:`` block that are not the shape's own (the planner reads them); the
+# scenario schema declares the same, so a key accepted there is one the planner honours.
+_RUNNER_KEYS = set(LOAD_RUNNER_KEYS)
 
 
 @runtime_checkable

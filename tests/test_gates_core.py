@@ -317,3 +317,33 @@ def test_windows_during_a_fault_come_from_the_fault_events(tmp_path: Path) -> No
     assert "no fault 'drain'" in v.evidence["reason"]
     with pytest.raises(ConfigError, match="during"):
         gate_from_spec({"gate": "latency", "p99_ms": 1, "window": {"during": 5}})
+
+
+@pytest.mark.parametrize(
+    ("spec", "samples", "verdict"),
+    [
+        ({"p99_ms": 10}, 1, "inconclusive"),  # one sample's "p99" is that sample
+        ({"p99_ms": 10}, 99, "inconclusive"),
+        ({"p99_ms": 10}, 100, "fail"),
+        ({"p95_ms": 10}, 19, "inconclusive"),
+        ({"p95_ms": 10}, 20, "fail"),
+        ({"p50_ms": 10, "p99_ms": 10}, 50, "inconclusive"),  # the strictest quantile decides
+        ({"p99_ms": 10, "min_samples": 5}, 5, "fail"),  # configurable per gate
+        ({"p99_ms": 10, "min_samples": 500}, 400, "inconclusive"),
+        ({"max_ms": 10}, 1, "fail"),
+    ],
+)
+def test_quantile_gates_need_enough_samples(
+    tmp_path: Path, spec: dict[str, Any], samples: int, verdict: str
+) -> None:
+    run = _record(tmp_path, [(samples, samples, {}, [50.0] * samples)])
+    got = gate_from_spec({"gate": "latency", **spec}).evaluate(_ctx(run))
+    assert got.verdict == verdict, got
+    assert got.observed["samples"] == samples
+    if verdict == "inconclusive":
+        assert "latency samples, need" in got.evidence["reason"]
+
+
+def test_min_samples_must_be_a_whole_count() -> None:
+    with pytest.raises(ConfigError, match=r"expect\[0\]\.min_samples"):
+        gates_from_specs([{"gate": "latency", "p99_ms": 5, "min_samples": 2.5}])

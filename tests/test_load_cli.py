@@ -23,7 +23,11 @@ def _msai(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_load_run_records_and_judges(tmp_path: Path) -> None:
     gates = tmp_path / "gates.yaml"
-    gates.write_text("- {gate: error_ratio, max: 0.0}\n- {gate: latency, route: ner, p99_ms: 2}\n")
+    # ~20 ner samples: min_samples lets a p99 be judged on them (by default it needs 100)
+    gates.write_text(
+        "- {gate: error_ratio, max: 0.0}\n"
+        "- {gate: latency, route: ner, p99_ms: 2, min_samples: 5}\n"
+    )
     with echo_server(latency_ms=5) as srv:
         done = _msai(
             "load",

@@ -26,7 +26,7 @@ load: {shape: open-loop, rate: 40, duration: 2s, mix: {ner: 1.0}}
 faults: []
 expect:
   - {gate: error_ratio, max: 0.01}
-  - {gate: latency, route: ner, p99_ms: 50}
+  - {gate: latency, route: ner, p99_ms: 50, min_samples: 50}  # 80 samples in 2 s
 observe: {interval: 0.2s}
 """
 
