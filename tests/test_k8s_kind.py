@@ -201,6 +201,49 @@ def test_get_platform_kind_uses_the_kind_config(monkeypatch: pytest.MonkeyPatch)
     assert (p.settings.context, p.settings.gateway_url) == ("kind-other", "http://gw.example")
 
 
+EKS_ARN = "arn:aws:eks:us-east-1:123456789012:cluster/prod"
+
+
+@pytest.mark.parametrize("context", [EKS_ARN, "staging", "gke_proj_zone_prod", "mykind-a"])
+def test_get_platform_kind_refuses_a_context_that_is_not_kinds(
+    monkeypatch: pytest.MonkeyPatch, context: str
+) -> None:
+    from harness.errors import GuardViolation
+    from harness.platform import get_platform
+
+    monkeypatch.setenv("MSAI_K8S_CONTEXT", context)
+    monkeypatch.delenv("MSAI_KIND_ALLOWED_CONTEXTS", raising=False)
+    with pytest.raises(GuardViolation) as err:
+        get_platform("kind")
+    assert f"kube context {context!r} is not a kind cluster's (kind-*)" in str(err.value)
+    assert "MSAI_KIND_ALLOWED_CONTEXTS=<empty>" in str(err.value)
+
+
+def test_get_platform_kind_takes_kind_contexts_and_the_allow_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.platform import get_platform
+
+    monkeypatch.setenv("MSAI_K8S_CONTEXT", "kind-ci-42")
+    assert get_platform("kind").settings.context == "kind-ci-42"
+    monkeypatch.setenv("MSAI_K8S_CONTEXT", "k3d-local")
+    monkeypatch.setenv("MSAI_KIND_ALLOWED_CONTEXTS", "minikube,k3d-*")
+    assert get_platform("kind").settings.context == "k3d-local"
+
+
+def test_kind_up_refuses_a_foreign_context_before_running_anything(tmp_path: Path) -> None:
+    from harness.errors import GuardViolation
+
+    ran: list[list[str]] = []
+    with pytest.raises(GuardViolation, match="not a kind cluster's"):
+        kind_up(
+            KindSettings(),
+            KubernetesSettings(context=EKS_ARN),
+            run=lambda cmd: ran.append(list(cmd)),
+        )
+    assert ran == []
+
+
 def test_get_platform_eks_refuses_what_is_not_allow_listed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

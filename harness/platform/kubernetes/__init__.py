@@ -1,6 +1,7 @@
 """The Kubernetes backends (``--platform kind`` and ``--platform eks``).
 
-``get_platform("kind")`` talks to the kind cluster's context (``kind-<cluster>``) and
+``get_platform("kind")`` talks to the kind cluster's context (``kind-<cluster>``; any other
+context must be in ``MSAI_KIND_ALLOWED_CONTEXTS``) and
 interrupts spot nodes by stopping their Docker containers; ``get_platform("eks")`` checks the
 current context and namespaces against the allow-list (and refuses production without the
 explicit flag) and interrupts spot nodes with an AWS FIS experiment.
@@ -30,14 +31,13 @@ def get_platform(name: str) -> KubernetesPlatform:
         from harness.platform.kubernetes.kind import (
             KindSpot,
             chart_values_for_kind,
+            checked_kind_context,
             gateway_url,
-            kind_context,
         )
         from harness.platform.kubernetes.settings import kind_settings
 
         ks = kind_settings()
-        if not settings.context:
-            settings = dataclasses.replace(settings, context=kind_context(ks))
+        settings = dataclasses.replace(settings, context=checked_kind_context(settings, ks))
         if not settings.gateway_url:
             settings = dataclasses.replace(settings, gateway_url=gateway_url(ks))
         return KubernetesPlatform(

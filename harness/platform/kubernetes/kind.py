@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -29,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError, PlatformError
+from harness.errors import ConfigError, GuardViolation, PlatformError
 from harness.platform.kubernetes.helm import CHART_DIR
 from harness.platform.kubernetes.platform import KubernetesPlatform
 from harness.platform.kubernetes.settings import KindSettings, KubernetesSettings
@@ -44,6 +45,7 @@ __all__ = [
     "KindSpot",
     "Prerequisite",
     "chart_values_for_kind",
+    "checked_kind_context",
     "gateway_url",
     "kind_context",
     "kind_down",
@@ -158,6 +160,25 @@ def kind_context(settings: KindSettings) -> str:
     return f"kind-{settings.cluster}"
 
 
+#: the contexts kind writes into a kubeconfig (``kind-<cluster>``)
+KIND_CONTEXTS = "kind-*"
+
+
+def checked_kind_context(k8s: KubernetesSettings, settings: KindSettings) -> str:
+    """The context ``--platform kind`` talks to (``MSAI_K8S_CONTEXT``, else ``kind-<cluster>``),
+    or :class:`GuardViolation` when it is neither a kind cluster's nor allow-listed: faults
+    meant for a throwaway cluster never reach one someone else runs."""
+    ctx = k8s.context or kind_context(settings)
+    if fnmatch.fnmatchcase(ctx, KIND_CONTEXTS) or any(
+        fnmatch.fnmatchcase(ctx, pattern) for pattern in settings.allowed_contexts
+    ):
+        return ctx
+    raise GuardViolation(
+        f"kube context {ctx!r} is not a kind cluster's ({KIND_CONTEXTS}) and not allow-listed "
+        f"(MSAI_KIND_ALLOWED_CONTEXTS={','.join(settings.allowed_contexts) or '<empty>'})"
+    )
+
+
 def gateway_url(settings: KindSettings) -> str:
     """``http://ADDRESS:PORT`` the kind config maps the gateway's NodePort to ("" if none)."""
     try:
@@ -255,6 +276,7 @@ def kind_up(
     ``create`` False: the cluster exists already (pytest-kind made it). ``run`` runs one
     command; ``platform`` is what readiness is watched through (default: the cluster's
     context, in ``k8s.kubeconfig`` when set)."""
+    checked_kind_context(k8s, settings)
     _require(settings)
     kind, docker, helm = (str(_program(settings, f)) for f in ("kind", "docker", "helm"))
     context = kind_context(settings)

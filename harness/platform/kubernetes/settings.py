@@ -87,6 +87,11 @@ class KindSettings:
     kubectl: str = env_field("kubectl", "kubectl program (a prerequisite users need with kind)")
     image_tag: str = env_field("kind", "tag given to the images built and loaded into kind")
     wait_s: float = env_field(900.0, "`msai kind up` fails when not ready within this (s)")
+    allowed_contexts: list[str] = env_field(
+        [],
+        "kube contexts --platform kind may touch beside kind's own kind-* (exact names or "
+        "globs); any other context (an EKS ARN, a staging cluster) is refused",
+    )
 
 
 @dataclass(frozen=True)
