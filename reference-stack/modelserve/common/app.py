@@ -24,7 +24,6 @@ import asyncio
 import base64
 import contextlib
 import hmac
-import json
 import logging
 import os
 import random
@@ -54,6 +53,7 @@ from modelserve.common.errors import (
 )
 from modelserve.common.faults import Faults
 from modelserve.common.http import error_response, json_response
+from modelserve.common.json_body import decode_json
 from modelserve.common.lifecycle import Lifecycle, State
 from modelserve.common.logging import flush_logs, log_fast, request_id_var
 from modelserve.common.metrics import ServerMetrics
@@ -431,16 +431,7 @@ class ModelServer:
     async def read_json(self, request: Request) -> Any:
         return self.decode_json(await self.read_body(request))
 
-    @staticmethod
-    def decode_json(raw: bytes) -> Any:
-        if not raw.strip():
-            raise BadInput("body is empty; expected a JSON object", field="body")
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadInput(f"malformed JSON: {exc}", field="body") from None
-        except RecursionError:
-            raise BadInput("JSON is nested too deeply", field="body") from None
+    decode_json = staticmethod(decode_json)
 
     def check_model(self, name: str, version: str | None = None) -> None:
         if name != self.name:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelserve.common.errors import BadInput
+from modelserve.common.json_body import brief, check_text
 from modelserve.common.model import TensorSpec
 
 __all__ = ["DATATYPES", "InferRequest", "flatten", "parse_infer_request"]
@@ -67,6 +68,7 @@ def _check_value(value: Any, datatype: str, field: str) -> None:
     if datatype == "BYTES":
         if not isinstance(value, str):
             raise BadInput(f"BYTES elements must be strings, got {_kind(value)}", field=field)
+        check_text(value, field)
     elif datatype == "BOOL":
         if not isinstance(value, bool):
             raise BadInput(f"BOOL elements must be true/false, got {_kind(value)}", field=field)
@@ -99,9 +101,9 @@ def _parse_tensor(raw: Any, i: int) -> dict[str, Any]:
     ):
         raise BadInput("shape must be a list of non-negative integers", field=f"{where}.shape")
     datatype = raw.get("datatype")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise BadInput(
-            f"datatype must be one of {sorted(DATATYPES)}, got {datatype!r}",
+            f"datatype must be one of {sorted(DATATYPES)}, got {brief(datatype)}",
             field=f"{where}.datatype",
         )
     if "data" not in raw:
@@ -126,11 +128,11 @@ def _check_data(tensor: dict[str, Any], i: int) -> None:
     for d in shape:
         count *= d
         if count > _MAX_ELEMENTS:
-            raise BadInput(f"shape {shape} has too many elements", field=f"{where}.shape")
+            raise BadInput(f"shape {brief(shape)} has too many elements", field=f"{where}.shape")
     data = flatten(tensor["data"], f"{where}.data")
     if len(data) != count:
         raise BadInput(
-            f"data has {len(data)} elements but shape {shape} needs {count}",
+            f"data has {len(data)} elements but shape {brief(shape)} needs {count}",
             field=f"{where}.data",
         )
     datatype = tensor["datatype"]
@@ -156,12 +158,13 @@ def _check_spec(tensor: dict[str, Any], specs: list[TensorSpec], i: int) -> None
     wanted = " or ".join(f"{s.datatype} {s.shape}" for s in specs)
     if all(tensor["datatype"] != s.datatype for s in specs):
         raise BadInput(
-            f"input {tensor['name']!r} takes {wanted} (-1: any size), "
+            f"input {brief(tensor['name'])} takes {wanted} (-1: any size), "
             f"got datatype {tensor['datatype']}",
             field=f"{where}.datatype",
         )
     raise BadInput(
-        f"input {tensor['name']!r} takes {wanted} (-1: any size), got shape {tensor['shape']}",
+        f"input {brief(tensor['name'])} takes {wanted} (-1: any size), "
+        f"got shape {brief(tensor['shape'])}",
         field=f"{where}.shape",
     )
 
@@ -186,11 +189,11 @@ def parse_infer_request(body: Any, specs: Sequence[TensorSpec]) -> InferRequest:
         alternatives = by_name.get(tensor["name"])
         if alternatives is None:
             raise BadInput(
-                f"unknown input {tensor['name']!r}; the model takes {sorted(by_name)}",
+                f"unknown input {brief(tensor['name'])}; the model takes {sorted(by_name)}",
                 field=f"inputs[{i}].name",
             )
         if tensor["name"] in seen:
-            raise BadInput(f"input {tensor['name']!r} given twice", field=f"inputs[{i}].name")
+            raise BadInput(f"input {brief(tensor['name'])} given twice", field=f"inputs[{i}].name")
         seen.add(tensor["name"])
         _check_spec(tensor, alternatives, i)
         _check_data(tensor, i)

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 
 from modelserve.common.app import JsonRoute, create_app
 from modelserve.common.errors import BadInput, ModelLoadError, PayloadTooLarge
+from modelserve.common.json_body import check_text
 from modelserve.common.model import ModelMetadata, TensorSpec
 from modelserve.common.server_settings import ServerSettings, load_server_settings
 from modelserve.common.settings import env_field, load_settings
@@ -95,7 +96,7 @@ class FakeModel:
                 f"text has {len(text)} characters; the limit is {self.settings.max_text_chars}",
                 field=field,
             )
-        return text
+        return check_text(text, field)
 
     def parse_json(self, item: Any, field: str) -> str:
         return self._check(item, field)

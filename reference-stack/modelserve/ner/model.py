@@ -26,6 +26,7 @@ import numpy as np
 
 from modelserve.common.artifacts import ArtifactSettings, resolve_model_uri
 from modelserve.common.errors import BadInput, ModelLoadError, PayloadTooLarge
+from modelserve.common.json_body import brief, check_text
 from modelserve.common.model import ModelMetadata, TensorSpec
 from modelserve.common.runtime import Backend, open_backend
 from modelserve.ner.decode import Entity, decode_entities
@@ -189,14 +190,14 @@ class NerModel:
             )
         if not text.strip():
             raise BadInput("text is empty", field=field)
-        return NerInput(text)
+        return NerInput(check_text(text, field))
 
     def parse_json(self, item: Any, field: str) -> NerInput:
         if not isinstance(item, dict):
             raise BadInput(f"expected an object with text, got {type(item).__name__}", field=field)
         unknown = sorted(set(item) - {"text"})
         if unknown:
-            raise BadInput(f"unknown keys {unknown}", field=f"{field}.{unknown[0]}")
+            raise BadInput(f"unknown key {brief(unknown[0])}", field=f"{field}.{unknown[0]}")
         if "text" not in item:
             raise BadInput("text is required", field=f"{field}.text")
         return self.parse_text(item["text"], f"{field}.text")
@@ -209,19 +210,20 @@ class NerModel:
             raise BadInput("each input must be an object", field="inputs[0]")
         if tensor.get("name") != "text":
             raise BadInput(
-                f"unknown input {tensor.get('name')!r}; this model takes 'text'",
+                f"unknown input {brief(tensor.get('name'))}; this model takes 'text'",
                 field="inputs[0].name",
             )
         if tensor.get("datatype") != "BYTES":
             raise BadInput(
-                f"datatype {tensor.get('datatype')!r}: text must be BYTES", field="text.datatype"
+                f"datatype {brief(tensor.get('datatype'))}: text must be BYTES",
+                field="text.datatype",
             )
         shape, data = tensor.get("shape"), tensor.get("data")
         if not isinstance(data, list) or not data:
             raise BadInput("data must be a non-empty list of strings", field="text.data")
         if shape != [len(data)]:
             raise BadInput(
-                f"shape must be [N] matching {len(data)} data elements, got {shape!r}",
+                f"shape must be [N] matching {len(data)} data elements, got {brief(shape)}",
                 field="text.shape",
             )
         return [self.parse_text(t, f"text.data[{i}]") for i, t in enumerate(data)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import numpy as np
 
 from modelserve.common.artifacts import ArtifactSettings, resolve_model_uri
 from modelserve.common.errors import BadInput, ModelLoadError, PayloadTooLarge
+from modelserve.common.json_body import brief
 from modelserve.common.model import ModelMetadata, TensorSpec
 from modelserve.common.runtime import Backend, open_backend
 from modelserve.vision.preprocess import ImagePreprocessor, decode_image
@@ -152,7 +154,9 @@ class VisionModel:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise BadInput(f"top_k must be an integer, got {type(raw).__name__}", field=field)
         if not 1 <= raw <= self.settings.max_top_k:
-            raise BadInput(f"top_k must be in 1..{self.settings.max_top_k}, got {raw}", field=field)
+            raise BadInput(
+                f"top_k must be in 1..{self.settings.max_top_k}, got {brief(raw)}", field=field
+            )
         return min(raw, len(self.labels)) if self.labels else raw
 
     def _b64(self, text: str, field: str) -> bytes:
@@ -188,7 +192,7 @@ class VisionModel:
             )
         unknown = sorted(set(item) - {"image_b64", "top_k"})
         if unknown:
-            raise BadInput(f"unknown keys {unknown}", field=f"{field}.{unknown[0]}")
+            raise BadInput(f"unknown key {brief(unknown[0])}", field=f"{field}.{unknown[0]}")
         raw = item.get("image_b64")
         fname = f"{field}.image_b64"
         if raw is None:
@@ -207,7 +211,7 @@ class VisionModel:
                 raise BadInput("each input must be an object", field=f"inputs[{i}]")
             if t.get("name") != "image":
                 raise BadInput(
-                    f"unknown input {t.get('name')!r}; this model takes 'image'",
+                    f"unknown input {brief(t.get('name'))}; this model takes 'image'",
                     field=f"inputs[{i}].name",
                 )
             tensor = t
@@ -229,14 +233,15 @@ class VisionModel:
         if datatype == "FP32":
             return self._v2_fp32(shape, data, k)
         raise BadInput(
-            f"datatype {datatype!r} not supported; use BYTES [N] or FP32 [N,3,H,W]",
+            f"datatype {brief(datatype)} not supported; use BYTES [N] or FP32 [N,3,H,W]",
             field="image.datatype",
         )
 
     def _v2_bytes(self, shape: list[int], data: list[Any], k: int) -> list[VisionInput]:
         if len(shape) != 1 or shape[0] != len(data) or not data:
             raise BadInput(
-                f"BYTES input needs shape [N] matching {len(data)} data elements, got {shape}",
+                f"BYTES input needs shape [N] matching {len(data)} data elements, "
+                f"got {brief(shape)}",
                 field="image.shape",
             )
         items = []
@@ -255,14 +260,16 @@ class VisionModel:
         h, w = self.preprocess.height, self.preprocess.width
         if len(shape) != 4 or shape[1:] != [3, h, w] or shape[0] < 1:
             raise BadInput(
-                f"FP32 input needs shape [N,3,{h},{w}], got {shape}", field="image.shape"
+                f"FP32 input needs shape [N,3,{h},{w}], got {brief(shape)}", field="image.shape"
             )
         try:
             arr = np.asarray(data, dtype=np.float32)
         except (TypeError, ValueError) as exc:
             raise BadInput("FP32 data must be numbers", field="image.data") from exc
-        if arr.size != int(np.prod(shape)):
-            raise BadInput(f"{arr.size} values do not fill shape {shape}", field="image.data")
+        if arr.size != math.prod(shape):
+            raise BadInput(
+                f"{arr.size} values do not fill shape {brief(shape)}", field="image.data"
+            )
         if not np.isfinite(arr).all():
             raise BadInput("FP32 data must be finite", field="image.data")
         arr = arr.reshape(shape)
