@@ -259,6 +259,64 @@ def test_a_client_that_goes_away_leaves_the_server_serving(live: Live) -> None:
     assert r.status_code == 200
 
 
+def _codes(base: str) -> dict[tuple[str, str], float]:
+    """``modelserve_requests_total`` by (route, code)."""
+    out: dict[tuple[str, str], float] = {}
+    for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
+        if line.startswith("modelserve_requests_total{"):
+            labels = dict(
+                kv.split("=") for kv in line[line.index("{") + 1 : line.index("}")].split(",")
+            )
+            key = (labels["route"].strip('"'), labels["code"].strip('"'))
+            out[key] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_a_client_that_goes_away_is_counted_499_on_every_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import modelserve.common.http as http_module
+
+    unexpected: list[BaseException] = []
+    real_error_response = http_module.error_response
+
+    def spy(exc: BaseException, request_id: str | None = None) -> Any:
+        if http_module.status_of(exc) >= 500:
+            unexpected.append(exc)
+        return real_error_response(exc, request_id)
+
+    monkeypatch.setattr("modelserve.common.app.error_response", spy)
+    # A pass long enough that a client can leave while its item is in it.
+    gen = _serve(
+        ServerSettings(drain_delay_s=0, drain_deadline_s=1), FakeSettings(batch_cost_ms=300)
+    )
+    live = next(gen)
+    try:
+        before = _codes(live.base)
+        oip = b'{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":["x"]}]}'
+        cases = [
+            ("/v1/echo", b'{"text": "gone"}', "json"),  # direct
+            ("/v1/echo?via=asgi", b'{"text": "gone"}', "json"),
+            ("/v2/models/fake/infer", oip, "v2"),
+        ]
+        for path, body, _ in cases:
+            for cut in (len(body) // 2, len(body)):  # mid-body; after the body, mid-pass
+                with socket.create_connection(("127.0.0.1", live.port), timeout=5) as sock:
+                    sock.sendall(_post(body, path=path)[: -len(body) + cut or None])
+                    time.sleep(0.05)
+        wait_until(
+            lambda: live.server.batcher.pending == 0 and live.server.lifecycle.in_flight == 0
+        )
+        after = _codes(live.base)
+        grew = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+        assert grew == {("json", "499"): 4.0, ("v2", "499"): 2.0}
+        assert not unexpected
+    finally:
+        live.server.lifecycle.begin_drain()
+        with pytest.raises(StopIteration):
+            next(gen)
+
+
 def test_drain_answers_waiting_requests_and_closes_their_connections() -> None:
     settings = ServerSettings(drain_delay_s=0, drain_deadline_s=1)
     gen = _serve(settings, FakeSettings(batch_cost_ms=5000.0))

@@ -121,12 +121,20 @@ class DirectHttpProtocol(NoDelayHttpProtocol):
             headers_dict(self.headers), bytes(direct.body), functools.partial(self._respond, direct)
         )
 
-    def _respond(self, cycle: _DirectCycle, response: Response) -> None:
-        """Write ``response`` as uvicorn's ``send`` would, then go on as after any response."""
+    def connection_lost(self, exc: Exception | None) -> None:
+        direct = self._direct
+        if direct is not None and self._current() is direct:  # gone before its body was in
+            self._direct = None
+            self.model_server.client_gone_early(self._path.decode("ascii"))
+        super().connection_lost(exc)
+
+    def _respond(self, cycle: _DirectCycle, response: Response) -> bool:
+        """Write ``response`` as uvicorn's ``send`` would, then go on as after any response;
+        False when the client has gone (nothing written)."""
         cycle.response_complete = True
         transport = self.transport
         if transport.is_closing():  # the client went away; the ASGI path drops it too
-            return
+            return False
         out = [STATUS_LINE[response.status_code]]
         has_close = False
         for name, value in (*self.server_state.default_headers, *response.raw_headers):
@@ -141,6 +149,7 @@ class DirectHttpProtocol(NoDelayHttpProtocol):
         if not keep_alive:
             transport.close()  # flushes first (CoalescingTransport)
         self.on_response_complete()
+        return True
 
 
 def direct_protocol(server: ModelServer) -> type[NoDelayHttpProtocol]:

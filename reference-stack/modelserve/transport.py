@@ -21,7 +21,12 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["CoalescingTransport", "NoDelayHttpProtocol", "set_nodelay"]
+__all__ = ["CLIENT_GONE", "CoalescingTransport", "NoDelayHttpProtocol", "set_nodelay"]
+
+#: Scope key: a callable that tells whether the request's client has closed its connection.
+#: ASGI has no way to ask without awaiting ``receive``; the server reads it once per answered
+#: request, to count a client that left as 499 rather than as the status it never received.
+CLIENT_GONE = "modelserve.client_gone"
 
 
 def set_nodelay(transport: asyncio.BaseTransport) -> bool:
@@ -83,3 +88,7 @@ class NoDelayHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+    def on_headers_complete(self) -> None:
+        self.scope[CLIENT_GONE] = self.transport.is_closing  # type: ignore[literal-required]
+        super().on_headers_complete()

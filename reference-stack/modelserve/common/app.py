@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -45,6 +45,7 @@ from modelserve import __version__
 from modelserve.common.batching import Batcher, BatchSettings
 from modelserve.common.errors import (
     BadInput,
+    ClientGone,
     ModelNotFound,
     ModelNotReady,
     ModelServeError,
@@ -60,6 +61,7 @@ from modelserve.common.metrics import ServerMetrics
 from modelserve.common.model import Model, ModelMetadata
 from modelserve.common.oip import parse_infer_request
 from modelserve.common.server_settings import ServerSettings
+from modelserve.transport import CLIENT_GONE
 
 __all__ = [
     "AdminDenied",
@@ -294,6 +296,9 @@ class ModelServer:
                 cut_off = True
                 response = _cut_off_response(rid)
             status = self._stamp(response, rid).status_code
+            gone = request.scope.get(CLIENT_GONE)  # set by the HTTP protocol
+            if gone is not None and gone():
+                status = ClientGone.status  # nothing reaches the client: not a 200 or a 5xx
             return response
         finally:
             self._account(
@@ -319,11 +324,13 @@ class ModelServer:
             response.raw_headers.append((b"connection", b"close"))  # clients move off
         return response
 
-    def _account(self, route: str, path: str, t0: float, status: int | None, served: bool) -> None:
+    def _account(
+        self, route: str, path: str, t0: float | None, status: int | None, served: bool
+    ) -> None:
         """After an inference request: drain accounting, request metrics (when answered) and
-        the access line."""
+        the access line. ``t0`` None: the request's start is not known."""
         self.lifecycle.leave(served)
-        elapsed = time.perf_counter() - t0
+        elapsed = None if t0 is None else time.perf_counter() - t0
         if status is not None:
             self.metrics.observe_request(route, status, elapsed)
         if self.settings.access_log:
@@ -336,7 +343,7 @@ class ModelServer:
                     "route": route,
                     "path": path,
                     "status": status if status is not None else "cancelled",
-                    "duration_ms": round(elapsed * 1000, 3),
+                    "duration_ms": None if elapsed is None else round(elapsed * 1000, 3),
                 },
             )
 
@@ -355,11 +362,12 @@ class ModelServer:
         )
 
     def serve_json_now(
-        self, headers: dict[str, str], body: bytes, respond: Callable[[Response], None]
+        self, headers: dict[str, str], body: bytes, respond: Callable[[Response], bool]
     ) -> None:
         """The JSON route without ASGI (:mod:`modelserve.direct`): what :meth:`serve` and
         :meth:`infer_json` do for a JSON body, with the same answers, calling
-        ``respond(response)`` once: now, or from the batch's callback.
+        ``respond(response)`` once: now, or from the batch's callback. ``respond`` returns
+        False when the client has gone (the request then counts as 499).
 
         As on the ASGI path, a client that goes away does not cancel its items; the answer
         is dropped when it is ready. At the drain deadline, :meth:`shutdown` answers what is
@@ -376,8 +384,9 @@ class ModelServer:
             served = response is not None
             response = response if response is not None else _cut_off_response(rid)
             status = self._stamp(response, rid).status_code
+            if not respond(response):
+                status = ClientGone.status
             self._account("json", route.path, t0, status, served)
-            respond(response)
 
         def done(outs: list[Any] | None, exc: Exception | None) -> None:
             if finish not in self._direct:  # cut off already
@@ -409,6 +418,12 @@ class ModelServer:
         finally:
             request_id_var.reset(token)
 
+    def client_gone_early(self, path: str) -> None:
+        """Count a JSON-route request whose client left before its body arrived (direct
+        path: nothing else of it ran). The ASGI path counts the same from ``read_body``."""
+        self.lifecycle.enter()
+        self._account("json", path, None, ClientGone.status, True)
+
     def _body_limit(self, request: Request) -> int:
         """``MAX_BODY_BYTES``, after refusing (413) a body whose declared length is over it."""
         limit = self.settings.max_body_bytes
@@ -421,11 +436,16 @@ class ModelServer:
         limit = self._body_limit(request)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"body is over the limit of {limit} bytes", field="body")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"body is over the limit of {limit} bytes", field="body")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise ClientGone(
+                f"client closed the connection after {size} bytes of its body", field="body"
+            ) from None
         return b"".join(chunks)
 
     async def read_json(self, request: Request) -> Any:
@@ -560,6 +580,8 @@ class ModelServer:
         limit = self._body_limit(request)
         try:
             form = await request.form(max_files=self.settings.queue_capacity, max_part_size=limit)
+        except ClientDisconnect:
+            raise ClientGone("client closed the connection during its body", field="body") from None
         except Exception as exc:  # python-multipart and starlette raise several types
             raise BadInput(f"malformed multipart body: {exc}", field="body") from None
         try:

@@ -7,6 +7,7 @@
     │   └── PayloadTooLarge         413  text or image over the configured limit
     ├── ModelNotFound               404  unknown model name
     ├── ModelNotReady               503  loading or draining; retryable
+    ├── ClientGone                  499  the client closed its connection first (never sent)
     └── Overloaded                  429/503  shed by the batcher; carries ``retry_after_s``
 
 Errors are mapped to HTTP in exactly one place (``modelserve.common.http.error_response``),
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 __all__ = [
     "BadInput",
+    "ClientGone",
     "ConfigError",
     "ModelLoadError",
     "ModelNotFound",
@@ -73,6 +75,16 @@ class ModelNotFound(ModelServeError):
 class ModelNotReady(ModelServeError):
     status = 503
     retryable = True
+
+
+class ClientGone(ModelServeError):
+    """The client closed the connection before its request was answered.
+
+    499, as nginx and Envoy count it: not the server's error, so alerts on 5xx never see
+    a flaky client network. Nothing is sent; the status is for metrics and the access log.
+    """
+
+    status = 499
 
 
 class Overloaded(ModelServeError):

@@ -21,7 +21,7 @@ from prometheus_client import (
 __all__ = ["CODES", "FAULT_KINDS", "ROUTES", "SHED_REASONS", "ServerMetrics"]
 
 ROUTES = ("v2", "json")
-CODES = ("200", "400", "404", "413", "429", "500", "503")
+CODES = ("200", "400", "404", "413", "429", "499", "500", "503")
 SHED_REASONS = ("queue_full", "deadline", "draining")
 FAULT_KINDS = ("latency", "error", "hang", "crash", "slow_load")
 
@@ -116,13 +116,16 @@ class ServerMetrics:
         self._queue_wait = self.queue_wait.labels(model)
         self._pending = self.pending.labels(model)
 
-    def observe_request(self, route: str, code: int, seconds: float) -> None:
+    def observe_request(self, route: str, code: int, seconds: float | None) -> None:
+        """Count a finished request; ``seconds`` None: its duration is unknown (not observed)."""
         child = self._requests.get((route, code))
         if child is None:
             child = self._requests[(route, code)] = self.requests.labels(
                 self.model, route, str(code)
             )
         child.inc()
+        if seconds is None:
+            return
         duration = self._durations.get(route)
         if duration is None:
             duration = self._durations[route] = self.request_duration.labels(self.model, route)
