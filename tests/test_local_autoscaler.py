@@ -6,6 +6,8 @@ from harness.platform.base import StackSpec
 from harness.platform.local.autoscaler import (
     HpaState,
     KedaState,
+    MetricsUnavailable,
+    PodInfo,
     external_average_replicas,
     hpa_query,
     hpa_step,
@@ -38,37 +40,52 @@ def _hpa(
     )
 
 
-def _ready(n: int) -> list[str]:
-    return [f"r{i}" for i in range(n)]
+def _ready(n: int) -> list[PodInfo]:
+    return [PodInfo(f"r{i}") for i in range(n)]
 
 
 def test_ratio_and_ceiling() -> None:
     # 2 replicas at 20 pending each against a target of 8: ceil(2 * 20/8) = 5
-    assert pods_metric_replicas(2, {"r0": 20, "r1": 20}, 8, ready=_ready(2)) == 5
+    assert pods_metric_replicas(2, {"r0": 20, "r1": 20}, 8, _ready(2)) == 5
 
 
 def test_within_tolerance_keeps_count() -> None:
     # ratio 8.7/8 = 1.0875, inside the 10% tolerance
-    assert pods_metric_replicas(3, {"r0": 8.7, "r1": 8.7, "r2": 8.7}, 8, ready=_ready(3)) == 3
+    assert pods_metric_replicas(3, {"r0": 8.7, "r1": 8.7, "r2": 8.7}, 8, _ready(3)) == 3
     # just outside: 9/8 = 1.125 -> ceil(3 * 1.125) = 4
-    assert pods_metric_replicas(3, {"r0": 9, "r1": 9, "r2": 9}, 8, ready=_ready(3)) == 4
+    assert pods_metric_replicas(3, {"r0": 9, "r1": 9, "r2": 9}, 8, _ready(3)) == 4
 
 
 def test_missing_metrics_damp_a_scale_up() -> None:
     # r1 has no sample: on a scale-up it counts as 0; avg (16 + 0) / 2 = 8 -> ratio 1 -> keep
-    assert pods_metric_replicas(2, {"r0": 16}, 8, ready=_ready(2)) == 2
+    assert pods_metric_replicas(2, {"r0": 16}, 8, _ready(2)) == 2
 
 
 def test_missing_metrics_damp_a_scale_down() -> None:
     # r1 missing counts as the target on a scale-down: (0 + 8)/2/8 = 0.5 -> ceil(0.5*2) = 1
-    assert pods_metric_replicas(2, {"r0": 0}, 8, ready=_ready(2)) == 1
+    assert pods_metric_replicas(2, {"r0": 0}, 8, _ready(2)) == 1
     # with 3 replicas, two missing: (0 + 8 + 8)/3/8 = 0.667 -> ceil(2) = 2
-    assert pods_metric_replicas(3, {"r0": 0}, 8, ready=_ready(3)) == 2
+    assert pods_metric_replicas(3, {"r0": 0}, 8, _ready(3)) == 2
 
 
-def test_unready_pods_count_as_zero_on_scale_up() -> None:
-    # ready r0 at 24 (ratio 3) with one unready: (24 + 0)/2/8 = 1.5 -> ceil(1.5*2) = 3
-    assert pods_metric_replicas(2, {"r0": 24}, 8, ready=["r0"], unready=["u0"]) == 3
+def test_pending_pods_count_as_zero_on_scale_up() -> None:
+    # r0 at 24 (ratio 3) with one Pending pod: (24 + 0)/2/8 = 1.5 -> ceil(1.5*2) = 3
+    pods = [PodInfo("r0"), PodInfo("u0", phase="Pending", ready=False)]
+    assert pods_metric_replicas(2, {"r0": 24}, 8, pods) == 3
+
+
+def test_running_unready_pods_count_with_their_samples() -> None:
+    # For a Pods metric readiness does not matter: a Running, not Ready pod's sample counts.
+    pods = [PodInfo("r0"), PodInfo("r1", ready=False)]
+    assert pods_metric_replicas(2, {"r0": 24, "r1": 24}, 8, pods) == 6
+    # ... and one without a sample is missing: 0 on a scale-up, (24 + 0)/2/8 -> 3
+    assert pods_metric_replicas(2, {"r0": 24}, 8, pods) == 3
+
+
+def test_no_usable_sample_is_an_error_not_a_count() -> None:
+    pods = [PodInfo("r0", phase="Pending", ready=False), PodInfo("r1", deleting=True)]
+    with pytest.raises(MetricsUnavailable):
+        pods_metric_replicas(2, {"r1": 24}, 8, pods)
 
 
 def test_scale_down_stabilization_window_holds_the_max() -> None:
@@ -160,7 +177,36 @@ def test_keda_cooldown_then_zero() -> None:
     assert keda_step(st, 0.0, 1, 5.0, k) == 1
     assert keda_step(st, 5.0, 1, 0.0, k) == 1  # idle 5 s < cooldown
     assert keda_step(st, 9.9, 1, 0.0, k) == 1
-    assert keda_step(st, 10.0, 1, 0.0, k) == 0
+    assert keda_step(st, 10.0, 1, 0.0, k) == 1  # next poll at 10.9 (pollingInterval 1 s)
+    assert keda_step(st, 11.0, 1, 0.0, k) == 0  # lastActiveTime + cooldown is past
+
+
+def test_keda_never_active_scales_to_zero_without_a_cooldown() -> None:
+    # lastActiveTime unset and initialCooldownPeriod 0: the next poll after creation scales in
+    st = KedaState()
+    assert keda_step(st, 0.0, 1, 0.0, _keda(cooldown=10)) == 1
+    assert keda_step(st, 1.0, 1, 0.0, _keda(cooldown=10)) == 0
+
+
+def test_keda_polls_on_its_interval_and_the_hpa_on_its_sync_period() -> None:
+    k = _keda(cooldown=100)
+    st = KedaState()
+    assert keda_step(st, 0.0, 1, 30.0, k) == 4  # poll + first HPA sync: ceil(30/8)
+    # the HPA syncs again only after 15 s, however often KEDA polls
+    assert keda_step(st, 5.0, 4, 40.0, k, status_replicas=1) == 4
+    assert st.hpa.recommendations is not None
+    assert len(st.hpa.recommendations) == 2
+    # at 15 s it syncs (8 over 4 pods: 1 replica), but an HPA without behavior holds the
+    # highest recommendation of the last 5 minutes
+    assert keda_step(st, 15.0, 4, 8.0, k, status_replicas=4) == 4
+    assert st.hpa.recommendations[-1].replicas == 1
+
+
+def test_keda_hpa_divides_by_the_pods_the_target_has() -> None:
+    # 24 over 3 pods (one Pending) at threshold 8: ratio 1.0 -> keep 3; over 2 pods: ceil(3)
+    k = _keda(cooldown=100)
+    assert keda_step(KedaState(), 0.0, 3, 24.0, k, status_replicas=3) == 3
+    assert keda_step(KedaState(), 0.0, 2, 24.0, k, status_replicas=2) == 3
 
 
 def test_keda_scales_out_by_threshold() -> None:
@@ -182,3 +228,51 @@ def test_the_pods_metric_is_averaged_over_the_window_per_replica() -> None:
     )
     instant = load_stack(StackSpec(overrides={"local.hpaMetricWindow": "0s"})).local
     assert hpa_query("m", "ner", instant) == 'sum by (replica) (m{service="ner",version="stable"})'
+
+
+def _rep(name: str, *, phase: str = "running", ready: bool = True, version: str = "stable"):  # type: ignore[no-untyped-def]
+    from harness.platform.local.controller import Rep
+
+    return Rep(
+        name, name.split("-", maxsplit=1)[0], version, "node-a", 0, None, 5.0, phase, ready, 7.0
+    )  # type: ignore[arg-type]
+
+
+def test_the_controller_lists_its_replicas_as_pods_by_phase() -> None:
+    """The call site: what each local replica state becomes for the HPA (no processes)."""
+    from harness.platform.local.controller import Controller
+
+    ctl = object.__new__(Controller)
+    reps = [
+        _rep("ner-stable-0"),
+        _rep("ner-stable-1", ready=False),  # started, model still loading
+        _rep("ner-stable-2", phase="evicting"),
+        _rep("ner-stable-3", phase="terminating", ready=False),
+        _rep("ner-canary-0", version="canary"),
+        _rep("vision-stable-0"),
+    ]
+    ctl.replicas = {r.name: r for r in reps}
+    ctl.backoff_until = {}
+    pods = {p.name: p for p in ctl._hpa_pods("ner", 4, 10.0)}
+    assert set(pods) == {
+        "ner-stable-0",
+        "ner-stable-1",
+        "ner-stable-2",
+        "ner-stable-3",
+        "ner-unschedulable-0",
+        "ner-unschedulable-1",
+    }
+    assert (pods["ner-stable-0"].phase, pods["ner-stable-0"].ready) == ("Running", True)
+    assert (pods["ner-stable-1"].phase, pods["ner-stable-1"].ready) == ("Running", False)
+    assert pods["ner-stable-2"].deleting
+    assert pods["ner-stable-3"].deleting
+    assert not pods["ner-stable-0"].deleting
+    assert not pods["ner-stable-1"].deleting
+    assert pods["ner-unschedulable-0"].phase == "Pending"
+    # a starting replica keeps its sample; the unscheduled ones count as 0 on a scale-up
+    metrics = {"ner-stable-0": 24.0, "ner-stable-1": 24.0, "ner-stable-2": 24.0}
+    assert pods_metric_replicas(4, metrics, 8, list(pods.values())) == 6
+    # waiting out a crash back-off: the pod is there, Running and not Ready
+    ctl.backoff_until = {("ner", "stable"): 20.0}
+    restarting = [p for p in ctl._hpa_pods("ner", 4, 10.0) if "restarting" in p.name]
+    assert [(p.phase, p.ready) for p in restarting] == [("Running", False)] * 2

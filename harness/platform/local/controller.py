@@ -47,10 +47,20 @@ from harness.errors import ConfigError, FaultError, HarnessError, PlatformError,
 from harness.platform.base import Injection, StackSpec, new_injection_id
 from harness.platform.local import envoy
 from harness.platform.local.alertmanager import Alertmanager
-from harness.platform.local.autoscaler import HpaState, KedaState, hpa_query, hpa_step, keda_step
+from harness.platform.local.autoscaler import (
+    HpaState,
+    KedaState,
+    MetricsUnavailable,
+    PodInfo,
+    hpa_query,
+    hpa_step,
+    keda_step,
+    replica_pods,
+)
 from harness.platform.local.autoscaler import pods_metric_replicas as _pods_replicas
 from harness.platform.local.dependencies import S3, S3_CREDENTIALS, Postgres, Redis, model_dir_for
 from harness.platform.local.hold import HoldProxy
+from harness.platform.local.hpa.pods import status_replicas
 from harness.platform.local.links import Links
 from harness.platform.local.probe import http_status, wait_for
 from harness.platform.local.prometheus import Prometheus, ScrapeTarget, rule_files
@@ -124,6 +134,8 @@ class Controller:
         self.error: str | None = None
         self.started = time.time()
         self.ready_s: float | None = None
+        # What start() waits for now ("" once ready): `msai up` shows it while it waits.
+        self.waiting_for = "its processes to start"
         self.replicas: dict[str, Rep] = {}
         self.desired: dict[tuple[str, str], int] = {}
         self.counters: dict[tuple[str, str], int] = {}
@@ -277,6 +289,7 @@ class Controller:
         self.links.add("harness", "postgresql", self.ports["postgresql"])
         admin = envoy.EnvoyAdmin(self.ports["envoy_admin"])
         envoy_proc = self.infra["envoy"]
+        self.waiting_for = "envoy"
         wait_for(
             "envoy", admin.ready, timeout_s=30, alive=envoy_proc.running, log=envoy_proc.entry.log
         )
@@ -288,6 +301,7 @@ class Controller:
             log=envoy_proc.entry.log,
         )
         self._step("envoy", t0)
+        self.waiting_for = "s3 (moto) and the model upload"
         self.s3.wait()
         self.s3.create_bucket()
         self._upload_models()
@@ -310,6 +324,7 @@ class Controller:
                 )
         # Datastores and their schema before any replica: like a migration job, so replicas
         # never race each other creating tables.
+        self.waiting_for = "redis and postgresql"
         self.redis.wait()
         pg_thread.join()
         if pg_errors:
@@ -321,8 +336,10 @@ class Controller:
             name="reconcile",
             daemon=True,
         ).start()
+        self.waiting_for = "prometheus and alertmanager"
         self.prom.wait()
         self.am.wait()
+        self.waiting_for = "replicas"
         deadline = time.monotonic() + self.settings.ready_timeout_s
         while not self._all_ready():
             for (svc, ver), n in list(self.crashes.items()):
@@ -362,6 +379,7 @@ class Controller:
         ).start()
         self._step("replicas ready", t0)
         self.ready_s = time.monotonic() - t0
+        self.waiting_for = ""
         self.phase = "ready"
         self.event("ready", seconds=self.ready_s)
 
@@ -702,7 +720,10 @@ class Controller:
                 self.cold_start_since[service] = time.time()
             sc = self.scalers.get(service)
             if sc is not None:
-                sc.next_at = 0.0  # the add-on scales from zero at once, not at the next poll
+                # The add-on pushes activity to KEDA: it scales from zero at once, not at the
+                # next poll.
+                sc.next_at = 0.0
+                sc.keda.next_poll = 0.0
 
     def _cold_start_done(self, service: str) -> None:
         since = self.cold_start_since.pop(service, None)
@@ -718,11 +739,19 @@ class Controller:
                 continue
             v = sc.values
             if v.keda:
-                sc.next_at = now + v.keda.polling_s
+                # KEDA polls its trigger and the HPA it creates syncs, each on its own period.
+                sc.next_at = now + min(v.keda.polling_s, self.values.local.hpa_sync_period_s)
                 self._keda(sc, now)
             elif v.hpa:
                 sc.next_at = now + self.values.local.hpa_sync_period_s
                 self._hpa(sc, now)
+
+    def _hpa_pods(self, service: str, desired: int, now: float) -> list[PodInfo]:
+        """The pods of the service's stable Deployment as the HPA lists them (lock held): see
+        :func:`~harness.platform.local.hpa.pods.replica_pods` for the phase of each state."""
+        reps = [r for r in self.replicas.values() if r.service == service and r.version == "stable"]
+        backoff = now < self.backoff_until.get((service, "stable"), 0.0)
+        return replica_pods(reps, desired, service=service, crash_backoff=backoff)
 
     def _set_desired(self, svc: str, new: int, reason: str) -> None:
         with self.lock:
@@ -738,23 +767,19 @@ class Controller:
         metrics = {m.get("replica", ""): v for m, v in rows}
         with self.lock:
             current = self.desired.get((sc.service, "stable"), 0)
-            reps = [
-                r
-                for r in self.replicas.values()
-                if r.service == sc.service and r.version == "stable" and r.phase == "running"
-            ]
-            ready = [r.name for r in reps if r.ready]
-            unready = [r.name for r in reps if not r.ready]
-        if current == 0:
-            return  # Kubernetes: scaling is disabled while the target has 0 replicas
-        raw = _pods_replicas(
-            current,
-            metrics,
-            hpa.target_average_value,
-            ready=ready,
-            unready=unready,
-            tolerance=self.values.local.hpa_tolerance,
-        )
+            pods = self._hpa_pods(sc.service, current, now)
+        raw: int | None
+        try:
+            raw = _pods_replicas(
+                current,
+                metrics,
+                hpa.target_average_value,
+                pods,
+                now=now,
+                tolerance=self.values.local.hpa_tolerance,
+            )
+        except MetricsUnavailable:
+            raw = None  # kube-controller-manager keeps the count and records nothing
         new = hpa_step(sc.hpa, now, current, raw, hpa)
         avg = sum(metrics.values()) / len(metrics) if metrics else None
         self._set_desired(sc.service, new, f"hpa {hpa.metric} avg={avg} raw={raw}")
@@ -769,15 +794,20 @@ class Controller:
         value += held
         with self.lock:
             current = self.desired.get((sc.service, "stable"), 0)
+            pods = self._hpa_pods(sc.service, current, now)
         new = keda_step(
             sc.keda,
             now,
             current,
             value,
             keda,
-            behavior=None,
+            # The chart's ScaledObject carries the HPA behavior; the add-on's HTTPScaledObject
+            # sets none, so its HPA syncs without behavior.
+            behavior=None if keda.hold_enabled else sc.values.hpa,
             tolerance=self.values.local.hpa_tolerance,
             held=held,
+            status_replicas=status_replicas(pods),
+            hpa_sync_period_s=self.values.local.hpa_sync_period_s,
         )
         self._set_desired(sc.service, new, f"keda value={value:g} held={held}")
 
@@ -1292,6 +1322,7 @@ class Controller:
                 "profile": self.values.profile,
                 "values_file": self.values.source,
                 "ready_s": self.ready_s,
+                "waiting_for": self.waiting_for,
                 "ports": self.ports,
                 "urls": {
                     "gateway": f"http://{LOOPBACK}:{gw}",
