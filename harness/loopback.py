@@ -12,20 +12,28 @@ environment, as the user set it up.
 ``get(url, ...)`` / ``request(...)`` one-shot httpx calls with the same rule
 ``client(base_url, ...)``           an ``httpx.Client`` with the same rule for its base URL
 ``is_loopback(url)``                the rule itself
+``no_proxy_env()``                  NO_PROXY for child processes (the local stack's controller,
+                                    replicas, boto3 to moto): the environment's list plus loopback
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["client", "get", "is_loopback", "request", "urlopen"]
+__all__ = ["LOOPBACK_HOSTS", "client", "get", "is_loopback", "no_proxy_env", "request", "urlopen"]
 
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+# What NO_PROXY must name for loopback: clients match it by host name (urllib, requests and
+# botocore by suffix, Go by IP), so each spelling the stack uses is listed.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def is_loopback(url: str) -> bool:
@@ -65,3 +73,14 @@ def client(base_url: str, **kwargs: Any) -> httpx.Client:
     """An ``httpx.Client`` for ``base_url`` with ``trust_env`` off when it is loopback."""
     kwargs.setdefault("trust_env", not is_loopback(base_url))
     return httpx.Client(base_url=base_url, **kwargs)
+
+
+def no_proxy_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``NO_PROXY`` and ``no_proxy`` for a child process: the entries already set (either
+    spelling) plus :data:`LOOPBACK_HOSTS`, so its clients reach loopback without a proxy."""
+    env = os.environ if environ is None else environ
+    entries: list[str] = []
+    for name in ("NO_PROXY", "no_proxy"):
+        entries += [e.strip() for e in env.get(name, "").split(",") if e.strip()]
+    value = ",".join(dict.fromkeys([*entries, *LOOPBACK_HOSTS]))
+    return {"NO_PROXY": value, "no_proxy": value}

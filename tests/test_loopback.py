@@ -108,3 +108,26 @@ def test_other_hosts_still_use_the_environment(dead_proxy: str) -> None:
 )
 def test_is_loopback(url: str, expected: bool) -> None:
     assert loopback.is_loopback(url) is expected
+
+
+def test_child_processes_get_loopback_in_no_proxy() -> None:
+    env = loopback.no_proxy_env({"no_proxy": "corp.example, .internal", "HTTP_PROXY": "x"})
+    assert env["NO_PROXY"] == env["no_proxy"]
+    assert env["NO_PROXY"].split(",") == [
+        "corp.example",
+        ".internal",
+        "127.0.0.1",
+        "localhost",
+        "::1",
+    ]
+    assert loopback.no_proxy_env({})["NO_PROXY"] == "127.0.0.1,localhost,::1"
+
+
+def test_urllib_honours_the_child_no_proxy(
+    server: int, dead_proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a child process started with no_proxy_env() sees: plain urllib reaches loopback."""
+    for name, value in loopback.no_proxy_env().items():
+        monkeypatch.setenv(name, value)
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{server}/z", timeout=2) as resp:
+        assert json.loads(resp.read()) == {"path": "/z"}

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
 from chaos.base import FaultPlan, ProbeResult
+from harness import loopback
 from harness.errors import ConfigError, FaultError, Unsupported
 from harness.platform.base import Injection, Platform, new_injection_id
 from harness.scenario import FaultEntry
@@ -135,6 +136,7 @@ class _S3:
     def __init__(self, endpoint: str, bucket: str, region: str) -> None:
         self.bucket = bucket
         import boto3
+        from botocore.config import Config
 
         self.s3 = boto3.client(
             "s3",
@@ -142,6 +144,8 @@ class _S3:
             region_name=region,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
+            # botocore takes HTTP_PROXY from the environment; none reaches a loopback moto.
+            config=Config(proxies={} if loopback.is_loopback(endpoint) else None),
         )
 
     def _keys(self) -> list[str]:

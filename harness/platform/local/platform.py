@@ -173,6 +173,9 @@ class LocalPlatform:
             cmd,
             log=self.home / "logs" / "controller.log",
             role="controller",
+            # The controller and every process it starts (replicas, Prometheus, boto3 to moto)
+            # talk to each other on loopback, where an environment proxy cannot reach.
+            env=loopback.no_proxy_env(),
         )
         tmp = self._control_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"port": port, "entry": asdict(proc.entry)}))
