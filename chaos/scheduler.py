@@ -4,8 +4,14 @@
 For each fault::
 
     validate (fresh platform state) -> guard -> ledger.open -> fault_start event
-    -> inject -> ledger.injected -> probe -> ... window ... -> fault_end event
+    -> inject -> ledger.injected -> probe (its own thread) -> ... window ... -> fault_end event
     -> rollback -> ledger.rolled_back -> fault_rollback event
+
+The probe is the fault's proof, watched live (a replica replaced, a node emptied before the
+notice ends): it runs in a thread of its own so the timeline keeps its clock, and the timeline
+waits for every probe before rolling back at its end. Its result is the outcome's ``proof``
+(``observed``, ``not_observed``, ``unobservable``) and a ``fault_proof`` event; faults proved
+from the run record instead (:class:`~chaos.base.RecordProof`) are proved by the game day.
 
 ``run`` blocks (tests drive it with a :class:`~chaos.testing.FakeClock`); ``start`` runs it in
 a thread beside the load. :meth:`FaultScheduler.rollback_all` is idempotent and thread-safe:
@@ -21,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chaos.base import Fault, FaultPlan
+from chaos.base import Fault, FaultPlan, ProbeResult, RecordProof
 from chaos.faults import get_fault
 from chaos.guards import Guard
 from chaos.ledger import Ledger, LedgerEntry
@@ -113,6 +119,10 @@ class FaultOutcome:
     rolled_back: bool = False
     rollback_error: str | None = None
     targets: list[str] = field(default_factory=list)
+    plan: FaultPlan | None = None
+    # the effect as the system showed it: {"status": observed | not_observed | unobservable,
+    # "detail": ..., "source": live | record}; None until proved
+    proof: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -127,6 +137,7 @@ class FaultOutcome:
             "error": self.error,
             "rolled_back": self.rolled_back,
             "rollback_error": self.rollback_error,
+            "proof": self.proof,
         }
 
 
@@ -167,6 +178,7 @@ class FaultScheduler:
         self.outcomes: list[FaultOutcome] = [FaultOutcome(e) for e in self.entries]
         self._t0: float | None = None
         self._thread: threading.Thread | None = None
+        self._probes: list[threading.Thread] = []
         self._crash: BaseException | None = None
 
     # events ------------------------------------------------------------------------------
@@ -214,6 +226,8 @@ class FaultScheduler:
             for entry, outcome in pending:
                 outcome.error = outcome.error or "not started: the run ended first"
                 self._emit("note", message=f"{entry.label}: not started, the run ended first")
+            if not self._stop.is_set():
+                self.await_probes()  # a proof watches the fault in force: before the rollback
         finally:
             self.rollback_all()
         return self.outcomes
@@ -292,16 +306,15 @@ class FaultScheduler:
                 return
             lentry = self.ledger.injected(lentry, injections)
             outcome.injected = True
-            if self.settings.probe_delay_s > 0:
-                time.sleep(self.settings.probe_delay_s)
-            try:
-                result = fault.probe(plan, self.platform, injections)
-                outcome.probe = ("ok: " if result.ok else "not observed: ") + result.detail
-                for m in result.measurements:
-                    self._emit("measurement", fault_id=lentry.id, **m)
-            except Exception as exc:
-                outcome.probe = f"probe failed: {type(exc).__name__}: {exc}"
-            self._emit("note", message=f"{entry.label} probe {outcome.probe}", fault_id=lentry.id)
+            outcome.plan = plan
+            probe = threading.Thread(
+                target=self._probe,
+                args=(fault, plan, injections, outcome, lentry.id),
+                name=f"proof-{lentry.id}",
+                daemon=True,
+            )
+            self._probes.append(probe)
+            probe.start()
             ends = None
             if entry.duration_s is not None:
                 ends = outcome.started_s + entry.duration_s
@@ -311,6 +324,39 @@ class FaultScheduler:
             self._active.append(active)
             if ends is not None and ends <= outcome.started_s:
                 self._finish(active)
+
+    def _probe(
+        self,
+        fault: Fault,
+        plan: FaultPlan,
+        injections: list[Injection],
+        outcome: FaultOutcome,
+        fault_id: str,
+    ) -> None:
+        """Watch for the fault's effect (in the probe thread); never raises."""
+        if self.settings.probe_delay_s > 0:
+            time.sleep(self.settings.probe_delay_s)
+        try:
+            result = fault.probe(plan, self.platform, injections)
+        except Exception as exc:  # a broken check must read as "could not tell", not a pass
+            result = ProbeResult.unobservable(f"probe failed: {type(exc).__name__}: {exc}")
+        for m in result.measurements:
+            self._emit("measurement", fault_id=fault_id, **m)
+        prefix = {"observed": "ok", "not_observed": "not observed", "unobservable": "unobservable"}
+        outcome.probe = f"{prefix[result.status]}: {result.detail}"
+        label = outcome.entry.label
+        self._emit("note", message=f"{label} probe {outcome.probe}", fault_id=fault_id)
+        if isinstance(fault, RecordProof):
+            return  # proved from the run record after the run
+        outcome.proof = {"status": result.status, "detail": result.detail, "source": "live"}
+        self._emit("fault_proof", fault_id=fault_id, fault=outcome.entry.kind, **outcome.proof)
+
+    def await_probes(self, timeout_s: float | None = None) -> None:
+        """Wait for every probe started so far (each bounds its own watch)."""
+        bound = timeout_s if timeout_s is not None else self.settings.proof_timeout_s + 30.0
+        deadline = time.monotonic() + bound
+        for probe in list(self._probes):
+            probe.join(max(0.0, deadline - time.monotonic()))
 
     def _finish(self, active: _Active) -> None:
         with self._lock:

@@ -40,6 +40,12 @@ class ChaosSettings:
         50.0, "mesh aborts above this percent need allow_all: true in the scenario (percent)"
     )
     probe_delay_s: float = env_field(0.2, "wait after injecting before probing (seconds)")
+    proof_timeout_s: float = env_field(
+        60.0,
+        "how long a fault's proof watches for an effect with no window of its own: a killed "
+        "replica replaced, a drained node emptied (seconds)",
+    )
+    proof_poll_s: float = env_field(0.5, "between two looks of a fault's proof (seconds)")
 
     def validate(self) -> None:
         if self.max_concurrent_faults < 1:

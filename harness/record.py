@@ -23,6 +23,8 @@ Event kinds:
   fault_start      fault_id, fault (kind), target, params
   fault_end        fault_id, ok (bool), error (optional)
   fault_rollback   fault_id, ok (bool), error (optional)
+  fault_proof      fault_id, fault (kind), status (observed|not_observed|unobservable),
+                   detail, source (live: the fault's probe; record: from the load samples)
   replicas         service, desired, ready
   readiness        service, replica, ready (bool)
   scale            service, from_replicas, to_replicas, reason
@@ -69,6 +71,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "fault_start": ("fault_id", "fault", "target"),
     "fault_end": ("fault_id", "ok"),
     "fault_rollback": ("fault_id", "ok"),
+    "fault_proof": ("fault_id", "fault", "status", "detail"),
     "replicas": ("service", "desired", "ready"),
     "readiness": ("service", "replica", "ready"),
     "scale": ("service", "from_replicas", "to_replicas"),

@@ -6,7 +6,7 @@ import pytest
 
 from chaos import FAULTS
 from harness.scenario import load_scenario
-from msai.gameday import _load_duration, dry_run_plan
+from msai.gameday import dry_run_plan, load_duration
 
 SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
 GAME_DAYS = {
@@ -42,12 +42,12 @@ def test_game_day_is_valid_and_plans_cleanly(path: Path) -> None:
 def test_ci_profile_is_short(path: Path) -> None:
     """Load under 2 minutes in CI (the stack's start comes on top, shared between items)."""
     scenario = load_scenario(path, profile="ci")
-    assert _load_duration(scenario) <= 110
+    assert load_duration(scenario) <= 110
     for fault in scenario.faults:
-        assert fault.at_s < max(_load_duration(scenario), 1)
+        assert fault.at_s < max(load_duration(scenario), 1)
 
 
 def test_ci_profiles_together_fit_the_budget() -> None:
-    total = sum(_load_duration(load_scenario(p, profile="ci")) for p in SCENARIOS)
+    total = sum(load_duration(load_scenario(p, profile="ci")) for p in SCENARIOS)
     # ten game days; with each stack's start the scenarios took ~6 min of the CI run
     assert total <= 460, f"{total:.0f} s of load in CI across the game days"

@@ -11,15 +11,21 @@ Measured, as ``measurement`` events through the probe result:
     canary_rolled_back  1 when the weight went to 0 within ``rollback_within``, else 0
     canary_rollback_s   injection -> weight 0 seen (only when it happened)
 
-The probe waits for the rollback (up to ``rollback_within``). Rollback (and the ledger's
+Proof: the canary's own 5xx share (Prometheus, ``modelserve_requests_total`` by ``version``
+and ``code``) is about ``error_ratio``. The probe waits for the rollback (up to
+``rollback_within``) first; the rollback itself is the platform's answer, gated through
+``canary_rolled_back``, not the fault's proof. Rollback (and the ledger's
 recovery in a later process) goes through ``platform.revert``: hooks cleared, weight put
 back as it was at injection.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, ClassVar
+
+import httpx
 
 from chaos.base import FaultPlan, ProbeResult, param_duration, revert_injection
 from harness.errors import ConfigError, HarnessError, Unsupported
@@ -29,6 +35,10 @@ from harness.scenario import FaultEntry
 __all__ = ["CanaryFault"]
 
 _POLL_S = 0.5
+# how long the error ratio is polled for: a few Prometheus scrapes after the last request
+_SCRAPE_WAIT_S = 10.0
+# how far the canary's error count may stray from the injected ratio (binomial deviations)
+_SIGMAS = 4.0
 
 
 def _method(platform: Platform, name: str) -> Any:
@@ -50,6 +60,41 @@ def _share(platform: Platform, service: str, window_s: float) -> float | None:
         return None
     except Exception:  # httpx errors: no Prometheus answer means no measurement, not a crash
         return None
+
+
+def _canary_errors(platform: Platform, service: str, ratio: float, since: float) -> ProbeResult:
+    """The canary's 5xx share since ``since`` from Prometheus, about ``ratio`` (within four
+    binomial standard deviations, at least one error); no canary request counted: unobservable.
+    Polled for a few scrapes, since the last requests reach Prometheus a scrape later."""
+    from harness.probes import prometheus_value
+
+    sel = f'modelserve_requests_total{{service="{service}",version="canary"'
+    deadline = time.time() + _SCRAPE_WAIT_S
+    errors = total = 0.0
+    while True:
+        w = f"{max(5, int(time.time() - since) + 5)}s"
+        try:
+            total = prometheus_value(platform, f"sum(increase({sel}}}[{w}]))", 5.0) or 0.0
+            errors = (
+                prometheus_value(platform, f'sum(increase({sel},code=~"5.."}}[{w}]))', 5.0) or 0.0
+            )
+        except Unsupported as exc:
+            return ProbeResult.unobservable(f"no canary error ratio: {exc}")
+        except (HarnessError, OSError, ValueError, httpx.HTTPError):
+            pass
+        n, k = round(total), round(errors)
+        sigma = math.sqrt(max(n * ratio * (1.0 - ratio), 1.0))
+        if n and k and abs(k - n * ratio) <= _SIGMAS * sigma:
+            break
+        if time.time() >= deadline:
+            break
+        time.sleep(_POLL_S)
+    measurement = {"name": "canary_error_ratio", "unit": "ratio", "service": service}
+    if n == 0:
+        return ProbeResult.unobservable(f"Prometheus counted no {service} canary request")
+    figures = f"canary answered {k} of {n} with 5xx ({k / n:.0%}, injected {ratio:.0%})"
+    ok = k > 0 and abs(k - n * ratio) <= _SIGMAS * sigma
+    return ProbeResult(ok, figures, [{**measurement, "value": round(k / n, 4)}])
 
 
 class CanaryFault:
@@ -124,27 +169,27 @@ class CanaryFault:
                 "service": service,
             }
         )
-        if rolled_back_s is None:
-            return ProbeResult(
-                False,
-                f"{service} canary weight still {weights().get(service)} after "
-                f"{plan.params['rollback_within_s']:g}s",
-                measurements,
+        if rolled_back_s is not None:
+            measurements.append(
+                {
+                    "name": "canary_rollback_s",
+                    "value": round(rolled_back_s, 3),
+                    "unit": "s",
+                    "service": service,
+                }
             )
-        measurements.append(
-            {
-                "name": "canary_rollback_s",
-                "value": round(rolled_back_s, 3),
-                "unit": "s",
-                "service": service,
-            }
+        rolled = (
+            f"rolled back to 0 after {rolled_back_s:.1f}s"
+            if rolled_back_s is not None
+            else f"weight still {weights().get(service)} after "
+            f"{plan.params['rollback_within_s']:g}s"
         )
-        split = f"measured split {share:.3f}" if share is not None else "no split measured"
+        proof = _canary_errors(platform, service, float(plan.params["error_ratio"]), inj.started)
         return ProbeResult(
-            True,
-            f"{service} canary (weight {weight}, {split}) rolled back to 0 after "
-            f"{rolled_back_s:.1f}s",
-            measurements,
+            proof.ok,
+            f"{proof.detail}; canary (weight {weight}) {rolled}",
+            measurements + proof.measurements,
+            proof.observable,
         )
 
     def rollback(self, plan: FaultPlan, platform: Platform, injections: list[Injection]) -> None:

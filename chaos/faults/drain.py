@@ -1,11 +1,15 @@
 """``drain``: cordon a node and move its replicas elsewhere (eviction respecting disruption
-budgets on Kubernetes, graceful stop + reschedule locally). Rollback uncordons."""
+budgets on Kubernetes, graceful stop + reschedule locally). Rollback uncordons.
+
+Proof, from the platform: each node cordoned and the services that had ready replicas on it
+served by as many ready replicas on other nodes."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from chaos.base import FaultPlan, ProbeResult, match_nodes, revert_injection
+from chaos.base import FaultPlan, ProbeResult, match_nodes, prove_moved, revert_injection
+from chaos.settings import chaos_settings
 from harness.errors import ConfigError
 from harness.platform.base import Injection, Platform
 from harness.scenario import FaultEntry
@@ -41,11 +45,13 @@ class Drain:
     def probe(
         self, plan: FaultPlan, platform: Platform, injections: list[Injection]
     ) -> ProbeResult:
-        cordoned = {n.name for n in platform.nodes() if not n.schedulable}
-        missing = sorted(set(plan.targets) - cordoned)
-        if missing:
-            return ProbeResult(False, f"still schedulable: {missing}")
-        return ProbeResult(True, f"cordoned: {sorted(plan.targets)}")
+        """Each node cordoned and its replicas served from elsewhere, within the fault's
+        duration (``MSAI_CHAOS_PROOF_TIMEOUT_S`` when it has none)."""
+        if not injections:
+            return ProbeResult(False, "not injected")
+        started = min(i.started for i in injections)
+        window = plan.entry.duration_s or chaos_settings().proof_timeout_s
+        return prove_moved(platform, plan.targets, plan.affects, started + window)
 
     def rollback(self, plan: FaultPlan, platform: Platform, injections: list[Injection]) -> None:
         revert_injection(platform, injections)

@@ -2,6 +2,11 @@
 
 Nothing is reverted: the platform's own reconciliation (Deployment controller, the local
 supervisor) brings replacements, which is what the fault tests.
+
+Proof, from the platform's replica list (a replica's name is one instance on every backend: a
+pod name, a local replica numbered by its supervisor): within ``MSAI_CHAOS_PROOF_TIMEOUT_S``
+``count`` of the replicas seen before the kill are gone or unready, and as many ready replicas
+as before serve again, at least one of them new.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
-from chaos.base import FaultPlan, ProbeResult
+from chaos.base import FaultPlan, ProbeResult, prove_replaced
 from harness.errors import ConfigError
 from harness.platform.base import Injection, Platform, new_injection_id
 from harness.scenario import FaultEntry
@@ -45,8 +50,11 @@ class Kill:
         )
 
     def inject(self, plan: FaultPlan, platform: Platform) -> list[Injection]:
+        service = plan.targets[0]
+        # what the proof compares with: the platform's ready replicas just before the kill
+        before = sorted(r.name for r in platform.replicas(service) if r.ready)
         victims = platform.kill(
-            plan.targets[0], int(plan.params["count"]), graceful=bool(plan.params["graceful"])
+            service, int(plan.params["count"]), graceful=bool(plan.params["graceful"])
         )
         # Recorded for the ledger and the run record; there is nothing to undo.
         return [
@@ -54,8 +62,8 @@ class Kill:
                 id=new_injection_id(self.kind),
                 platform=platform.name,
                 kind=self.kind,
-                target=plan.targets[0],
-                params={**plan.params, "victims": victims},
+                target=service,
+                params={**plan.params, "victims": victims, "ready_before": before},
                 undo={},
                 started=time.time(),
             )
@@ -64,14 +72,14 @@ class Kill:
     def probe(
         self, plan: FaultPlan, platform: Platform, injections: list[Injection]
     ) -> ProbeResult:
-        victims = set(injections[0].params.get("victims", [])) if injections else set()
-        still_ready = [r.name for r in platform.replicas(plan.targets[0]) if r.ready]
-        alive = sorted(victims & set(still_ready))
-        if not victims:
-            return ProbeResult(False, "the platform killed no replica")
-        if alive:
-            return ProbeResult(False, f"still ready after the kill: {alive}")
-        return ProbeResult(True, f"killed {sorted(victims)}")
+        if not injections:
+            return ProbeResult(False, "not injected")
+        inj = injections[0]
+        before = list(inj.params.get("ready_before", []))
+        count = min(int(plan.params["count"]), len(before))
+        if count == 0:
+            return ProbeResult(False, f"{plan.targets[0]} had no ready replica to kill")
+        return prove_replaced(platform, plan.targets[0], before, count, inj.started)
 
     def rollback(self, plan: FaultPlan, platform: Platform, injections: list[Injection]) -> None:
         """Nothing to revert: replacements come from the platform."""

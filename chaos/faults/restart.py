@@ -1,12 +1,13 @@
 """``restart``: graceful restart of replicas (SIGTERM: readiness off, drain, exit; the platform
-starts replacements). Like ``kill``, nothing is reverted."""
+starts replacements). Like ``kill``, nothing is reverted; proved the same way (a replica seen
+before gone, a new one ready: :func:`chaos.base.prove_replaced`)."""
 
 from __future__ import annotations
 
 import time
 from typing import ClassVar
 
-from chaos.base import FaultPlan, ProbeResult
+from chaos.base import FaultPlan, ProbeResult, prove_replaced
 from harness.errors import ConfigError
 from harness.platform.base import Injection, Platform, new_injection_id
 from harness.scenario import FaultEntry
@@ -40,6 +41,8 @@ class Restart:
         )
 
     def inject(self, plan: FaultPlan, platform: Platform) -> list[Injection]:
+        # what the proof compares with: the platform's ready replicas just before the restart
+        before = sorted(r.name for r in platform.replicas(plan.targets[0]) if r.ready)
         victims = platform.kill(plan.targets[0], int(plan.params["count"]), graceful=True)
         return [
             Injection(
@@ -47,7 +50,7 @@ class Restart:
                 platform=platform.name,
                 kind=self.kind,
                 target=plan.targets[0],
-                params={**plan.params, "victims": victims},
+                params={**plan.params, "victims": victims, "ready_before": before},
                 undo={},
                 started=time.time(),
             )
@@ -56,10 +59,14 @@ class Restart:
     def probe(
         self, plan: FaultPlan, platform: Platform, injections: list[Injection]
     ) -> ProbeResult:
-        victims = injections[0].params.get("victims", []) if injections else []
-        if not victims:
-            return ProbeResult(False, "the platform restarted no replica")
-        return ProbeResult(True, f"restarting {sorted(victims)}")
+        if not injections:
+            return ProbeResult(False, "not injected")
+        inj = injections[0]
+        before = list(inj.params.get("ready_before", []))
+        count = min(int(plan.params["count"]), len(before))
+        if count == 0:
+            return ProbeResult(False, f"{plan.targets[0]} had no ready replica to restart")
+        return prove_replaced(platform, plan.targets[0], before, count, inj.started)
 
     def rollback(self, plan: FaultPlan, platform: Platform, injections: list[Injection]) -> None:
         """Nothing to revert: replacements come from the platform."""

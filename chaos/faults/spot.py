@@ -2,6 +2,9 @@
 platform's termination handler drains it and the node terminates when the notice expires, then
 capacity is replaced. Rollback brings the node back (replacement) and clears the notice.
 
+Proof, from the platform: the node is cordoned and every service that had ready replicas on it
+is served by as many ready replicas on other nodes before the notice ends.
+
 ``target.node_label: spot`` picks the first matching node (AWS interrupts one instance at a
 time); ``target.node`` may name one or a glob.
 """
@@ -10,7 +13,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from chaos.base import FaultPlan, ProbeResult, match_nodes, param_duration, revert_injection
+from chaos.base import (
+    FaultPlan,
+    ProbeResult,
+    match_nodes,
+    param_duration,
+    prove_moved,
+    revert_injection,
+)
 from harness.errors import ConfigError
 from harness.platform.base import Injection, Platform
 from harness.scenario import FaultEntry
@@ -62,11 +72,11 @@ class SpotInterruption:
     def probe(
         self, plan: FaultPlan, platform: Platform, injections: list[Injection]
     ) -> ProbeResult:
-        node = plan.targets[0]
-        states = {n.name: n.schedulable for n in platform.nodes()}
-        if states.get(node) is True:
-            return ProbeResult(False, f"{node} is still schedulable after the notice")
-        return ProbeResult(True, f"{node} cordoned or gone after the notice")
+        """Cordoned, and its replicas served from other nodes, before the notice ends."""
+        if not injections:
+            return ProbeResult(False, "not injected")
+        deadline = injections[0].started + float(plan.params["notice_s"])
+        return prove_moved(platform, plan.targets, plan.affects, deadline)
 
     def rollback(self, plan: FaultPlan, platform: Platform, injections: list[Injection]) -> None:
         revert_injection(platform, injections)
