@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 import click
 
+from harness.commandline import DURATION
 from loadtests.arrivals import build_schedule
 from loadtests.routes import build_targets
 from loadtests.runner import ProcessWorkers, run_load
@@ -65,7 +66,14 @@ def _endpoint(url: str | None, cpu: int | None, **server: float) -> Iterator[tup
 @click.option("--url", default=None, help="Endpoint base URL (default: a local echo server).")
 @click.option("--route", default="ner", show_default=True, help="Route of the route table.")
 @click.option("--users", default=32, show_default=True, help="Closed-loop Locust users.")
-@click.option("--trial-s", default=3.0, show_default=True, help="Seconds per measured run.")
+@click.option(
+    "--trial",
+    "trial_s",
+    type=DURATION,
+    default="3s",
+    show_default=True,
+    help="Each measured run: 3s, 1m.",
+)
 @click.option("--start-rate", default=1000.0, show_default=True, help="First search rate.")
 @click.option("--precision", default=0.05, show_default=True, help="Search stops at this gap.")
 @click.option(

@@ -31,6 +31,7 @@ import click
 import httpx
 
 from harness import loopback
+from harness.commandline import DURATION
 from harness.errors import PlatformError
 from harness.ports import LOOPBACK, free_port
 from harness.scratch_stores import ScratchRedis
@@ -165,7 +166,9 @@ async def _measure(
 
 @click.command("orchestrator")
 @click.option("--rate", default=50.0, show_default=True, help="Runs per second (open loop).")
-@click.option("--duration", default=20.0, show_default=True, help="Seconds measured per path.")
+@click.option(
+    "--duration", type=DURATION, default="20s", show_default=True, help="Measured per path."
+)
 @click.option(
     "--step-latency-ms", default=5.0, show_default=True, help="Latency of each test step."
 )

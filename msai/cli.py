@@ -1,7 +1,14 @@
 """``msai``: the one command line. Subcommands live beside what they drive and load lazily,
-so ``msai --help`` is fast and ``msai serve`` does not import the harness.
+so ``msai --help`` is fast and ``msai serve`` loads no platform, load or chaos code.
 
-Exit codes: 0 pass, 1 fail, 2 inconclusive, 3 usage error (click), 4 error.
+Conventions every subcommand keeps (:mod:`harness.commandline` holds them):
+
+\b
+- exit codes: 0 pass, 1 fail, 2 inconclusive, 3 usage, 4 error, 130 interrupted; a missing
+  or malformed input file is 4, with a message naming the file;
+- durations: 90, 90s, 250ms, 2m, 1m30s wherever an option takes a time;
+- --json: one JSON document on stdout where a script reads the result;
+- --runs-dir: where run records go (default MSAI_RUNS_DIR); --out: where reports go.
 """
 
 from __future__ import annotations
@@ -12,9 +19,25 @@ from typing import NoReturn
 
 import click
 
-__all__ = ["COMMANDS", "EXIT_ERROR", "EXIT_FAIL", "EXIT_INCONCLUSIVE", "EXIT_PASS", "main"]
+from harness.commandline import (
+    EXIT_ERROR,
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERRUPTED,
+    EXIT_PASS,
+    EXIT_USAGE,
+)
 
-EXIT_PASS, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_ERROR = 0, 1, 2, 4
+__all__ = [
+    "COMMANDS",
+    "EXIT_ERROR",
+    "EXIT_FAIL",
+    "EXIT_INCONCLUSIVE",
+    "EXIT_INTERRUPTED",
+    "EXIT_PASS",
+    "EXIT_USAGE",
+    "main",
+]
 
 # name -> ("module", "attribute", "one-line help"). The module owns the command.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -58,7 +81,13 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="modelserve-proving-ground", prog_name="msai")
 def cli() -> None:
-    """ModelServeAI proving ground: serve models, bring the stack up, load it, break it, report."""
+    """ModelServeAI proving ground: serve models, bring the stack up, load it, break it, report.
+
+    \b
+    Exit codes (every command): 0 pass, 1 fail, 2 inconclusive, 3 usage, 4 error
+    (a missing or malformed file included), 130 interrupted.
+    Durations: 90, 90s, 250ms, 2m, 1m30s. --json: machine-readable output on stdout.
+    """
     _recover_faults()
 
 
@@ -86,10 +115,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(rv if isinstance(rv, int) else EXIT_PASS)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(3)
+        sys.exit(EXIT_USAGE)
     except HarnessError as exc:
         click.echo(f"msai: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)

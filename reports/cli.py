@@ -1,10 +1,11 @@
 """``msai report RUN [--baseline RUN|FILE] [--format html,md,json,junit] [--out DIR]
 [--save-baseline FILE]``.
 
-Exit codes (as ``msai``): 0 reports written; 1 ``--fail-on-regression`` and a metric
-regressed against the baseline; 3 usage error; 4 the record is missing or malformed (the
-message names the file and what is wrong). A partial record (crashed run) still renders,
-marked PARTIAL, and exits 0 unless ``--fail-on-partial``.
+Exit codes (as every ``msai`` command, :mod:`harness.commandline`): 0 reports written; 1
+``--fail-on-regression`` and a metric regressed against the baseline; 3 usage error; 4 the
+record is missing or malformed (the message names the file and what is wrong). A partial
+record (crashed run) still renders, marked PARTIAL, and exits 0 unless ``--fail-on-partial``.
+``--json`` prints what was written and the comparison as JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from harness.commandline import EXIT_FAIL, EXIT_PASS, echo_json
 from harness.errors import RecordError
 from reports.baseline import load_comparable
 from reports.baseline import save_baseline as write_baseline
@@ -21,8 +23,6 @@ from reports.model import load_run
 from reports.writer import FORMATS, write_files
 
 __all__ = ["report"]
-
-_EXIT_OK, _EXIT_FAIL = 0, 1
 
 
 def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
@@ -70,6 +70,7 @@ def _formats(_ctx: click.Context, _param: click.Parameter, value: str) -> list[s
     show_default=True,
     help="Smallest relative change that counts as improved / regressed.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def report(
     run: Path,
     baseline: Path | None,
@@ -82,6 +83,7 @@ def report(
     resamples: int,
     confidence: float,
     threshold: float,
+    as_json: bool,
 ) -> int:
     """Write HTML / Markdown / JSON / JUnit reports for a run record (a run directory).
 
@@ -110,11 +112,30 @@ def report(
     written = write_files(data, formats, out or run / "report", comparison)
     if save_baseline is not None:
         written.append(write_baseline(data, save_baseline))
+    code = EXIT_PASS
+    if comparison is not None and fail_on_regression and comparison.regressions:
+        code = EXIT_FAIL
+    if data.partial and fail_on_partial:
+        code = EXIT_FAIL
+    if as_json:
+        echo_json(
+            {
+                "run_id": data.run_id,
+                "verdict": data.verdict,
+                "partial": data.partial,
+                "synthetic": data.synthetic,
+                "written": [str(p) for p in written],
+                "regressions": [
+                    {"route": m.route, "metric": m.metric, "change": m.change, "detail": m.detail}
+                    for m in (comparison.regressions if comparison is not None else [])
+                ],
+            }
+        )
+        return code
     head = "PARTIAL (no summary.json: the run did not finish)" if data.partial else data.verdict
     click.echo(f"run {data.run_id}: {head}" + (" [SYNTHETIC]" if data.synthetic else ""))
     for path in written:
         click.echo(f"  wrote {path}")
-    code = _EXIT_OK
     if comparison is not None:
         counts: dict[str, int] = {}
         for m in comparison.metrics:
@@ -128,10 +149,6 @@ def report(
                 else f"  regressed: {m.route} {m.metric} ({m.detail})",
                 err=True,
             )
-        if fail_on_regression and comparison.regressions:
-            code = _EXIT_FAIL
     if data.partial:
         click.echo(f"msai report: {run}: partial record (no summary.json)", err=True)
-        if fail_on_partial:
-            code = _EXIT_FAIL
     return code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,16 +43,19 @@ def test_load_run_records_and_judges(tmp_path: Path) -> None:
             "ner=1,vision=1",
             "--expect",
             str(gates),
-            "--record",
-            str(tmp_path / "run"),
+            "--runs-dir",
+            str(tmp_path),
         )
         assert done.returncode == 1, done.stdout + done.stderr  # 5 ms server, p99 <= 2 ms
-        assert "gate latency[ner]: fail" in done.stdout
-        assert "gate error_ratio[all]: pass" in done.stdout
-        summary = read_summary(tmp_path / "run")
+        assert "gate latency[ner]: fail (p99 " in done.stdout
+        assert "gate error_ratio[all]: pass (error ratio 0.0000 <= 0; " in done.stdout
+        assert "{" not in done.stdout, "dict reprs in the output"
+        run_dir = Path(done.stdout.rsplit("run record: ", 1)[1].strip())
+        assert run_dir.parent == tmp_path
+        summary = read_summary(run_dir)
         assert summary is not None
         assert summary["verdict"] == "fail"
-        kinds = {e.kind for e in read_events(tmp_path / "run")}
+        kinds = {e.kind for e in read_events(run_dir)}
         assert {"run_start", "load_bucket", "load_summary", "gate", "run_end"} <= kinds
         replay = _msai(
             "load",
@@ -59,14 +63,17 @@ def test_load_run_records_and_judges(tmp_path: Path) -> None:
             "--url",
             srv.url,
             "--replay",
-            str(tmp_path / "run" / "arrivals.json"),
-            "--record",
-            str(tmp_path / "r2"),
+            str(run_dir / "arrivals.json"),
+            "--runs-dir",
+            str(tmp_path / "replays"),
+            "--json",
         )
         assert replay.returncode == 0, replay.stderr
-        assert (tmp_path / "r2" / "arrivals.json").read_text() == (
-            tmp_path / "run" / "arrivals.json"
-        ).read_text()
+        result = json.loads(replay.stdout)
+        assert result["verdict"] == "pass"
+        assert result["gates"] == []
+        replayed = Path(result["record"])
+        assert (replayed / "arrivals.json").read_text() == (run_dir / "arrivals.json").read_text()
 
 
 def test_load_cli_errors_name_what_is_wrong(tmp_path: Path) -> None:
@@ -95,8 +102,8 @@ def test_load_cli_errors_name_what_is_wrong(tmp_path: Path) -> None:
         "1s",
         "--mix",
         "poems=1",
-        "--record",
-        str(tmp_path / "x"),
+        "--runs-dir",
+        str(tmp_path),
     )
     assert unknown.returncode == 4
     assert "unknown route(s) ['poems']" in unknown.stderr

@@ -42,6 +42,7 @@ import click
 import httpx
 
 from harness import loopback
+from harness.commandline import DURATION
 from harness.errors import MissingBinary, PlatformError
 from harness.ports import free_port
 from msai.servebench.loadgen import LoadResult, LoadSpec
@@ -546,10 +547,10 @@ def _report(r: dict[str, Any]) -> list[str]:
 )
 @click.option(
     "--duration",
-    type=float,
-    default=10.0,
+    type=DURATION,
+    default="10s",
     show_default=True,
-    help="Seconds of load per measured phase.",
+    help="Load per measured phase: 10s, 1m ...",
 )
 @click.option(
     "--kserve/--no-kserve",

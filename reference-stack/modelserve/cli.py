@@ -96,11 +96,12 @@ def _replica_server(config: Any, lifecycle: Any, drain_delay_s: float) -> Any:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("kind", type=click.Choice(sorted(SERVERS)))
+@click.argument("kind", type=click.Choice(sorted(SERVERS)), metavar="KIND")
 @click.option("--port", type=int, default=8080, show_default=True, help="TCP port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 def serve(kind: str, port: int, host: str) -> int:
-    """Run one replica of KIND in the foreground until SIGTERM (then drain and exit 0).
+    """Run one replica of KIND (ner, vision or orchestrator) in the foreground until SIGTERM
+    (then drain and exit 0; a replica that cannot start exits 1).
 
     Settings come from environment variables with the kind's prefix (MSAI_NER_,
     MSAI_VISION_, MSAI_FAKE_): MAX_BATCH_SIZE, MAX_QUEUE_DELAY_MS, QUEUE_CAPACITY,

@@ -1,4 +1,7 @@
-"""``msai up``, ``msai status``, ``msai logs``, ``msai down``: the local stack by hand."""
+"""``msai up``, ``msai status``, ``msai logs``, ``msai down``: the local stack by hand.
+
+``msai up`` says on stderr what it waits for while the stack starts (a dependency, or which
+replicas are not ready yet), so stdout stays the result (``--json`` for scripts)."""
 
 from __future__ import annotations
 
@@ -10,10 +13,13 @@ from typing import Any
 import click
 import yaml
 
+from harness.commandline import INPUT_FILE, echo_json
 from harness.errors import ConfigError
 from harness.platform.base import StackSpec
 
-__all__ = ["down", "logs", "parse_sets", "status", "up"]
+__all__ = ["down", "logs", "parse_sets", "status", "up", "waiting_text"]
+
+_PROGRESS_EVERY_S = 5.0  # an unchanged "waiting for" line is repeated this often
 
 
 def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
@@ -31,7 +37,7 @@ def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
 @click.option(
     "--values",
     "values_file",
-    type=click.Path(dir_okay=False),
+    type=INPUT_FILE,
     default=None,
     help="Values file (default reference-stack/charts/modelserve/values.yaml).",
 )
@@ -42,19 +48,58 @@ def parse_sets(sets: tuple[str, ...]) -> dict[str, Any]:
     metavar="KEY=VALUE",
     help="Override a value by dotted key, e.g. --set ner.replicas=3 (repeatable).",
 )
-def up(profile: str, values_file: str | None, sets: tuple[str, ...]) -> None:
-    """Bring the local stack up (cleaning what a crashed run left) and wait until all ready."""
+@click.option("--json", "as_json", is_flag=True, help="Print the ready stack's state as JSON.")
+def up(profile: str, values_file: Path | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """Bring the local stack up (cleaning what a crashed run left) and wait until all ready,
+    saying on stderr what it waits for."""
     from harness.platform.local.platform import LocalPlatform
 
     p = LocalPlatform()
     if p.running():
-        click.echo("a local stack is running: stopping it first")
+        click.echo("msai up: a local stack is running: stopping it first", err=True)
     t0 = time.monotonic()
-    spec = StackSpec(profile=profile, values_file=values_file, overrides=parse_sets(sets))
-    p.up(spec)
+    spec = StackSpec(
+        profile=profile,
+        values_file=str(values_file) if values_file else None,
+        overrides=parse_sets(sets),
+    )
+    last_text, last_at = "", 0.0
+
+    def progress(state: dict[str, Any], waited: float) -> None:
+        nonlocal last_text, last_at
+        text = waiting_text(state)
+        if text != last_text or waited - last_at >= _PROGRESS_EVERY_S:
+            click.echo(f"msai up: {waited:3.0f} s  {text}", err=True)
+            last_text, last_at = text, waited
+
+    p.up(spec, progress=progress)
     st = p.state()
+    if as_json:
+        echo_json(st)
+        return
     click.echo(f"up in {time.monotonic() - t0:.1f} s (profile {profile})")
     _print_state(st)
+
+
+def waiting_text(state: dict[str, Any]) -> str:
+    """What a starting stack waits for, from the controller's state: a dependency, or the
+    replicas of each service that are not ready yet (ready / desired)."""
+    if not state:
+        return "waiting for the controller to start"
+    waiting = str(state.get("waiting_for") or "")
+    if waiting != "replicas":
+        return f"waiting for {waiting or 'the controller'}"
+    ready: dict[str, int] = {}
+    for r in state.get("replicas", []):
+        if r.get("ready"):
+            key = f"{r['service']}/{r['version']}"
+            ready[key] = ready.get(key, 0) + 1
+    behind = []
+    for key, want in sorted(state.get("desired", {}).items()):
+        if ready.get(key, 0) < want:
+            name = key.removesuffix("/stable")
+            behind.append(f"{name} {ready.get(key, 0)}/{want}")
+    return "waiting for replicas: " + (", ".join(behind) or "readiness checks") + " ready"
 
 
 def _print_state(st: dict[str, Any]) -> None:
@@ -173,7 +218,8 @@ def logs(service: str, tail: int, follow: bool) -> None:
 
 
 @click.command()
-def down() -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def down(as_json: bool) -> None:
     """Stop the local stack and everything a crashed run left (from the process ledger)."""
     from harness.platform.local.platform import LocalPlatform
     from harness.platform.local.supervisor import alive
@@ -182,4 +228,7 @@ def down() -> None:
     before = [e for e in p.ledger.entries() if alive(e)]
     p.down()
     left = [e for e in p.ledger.entries() if alive(e)]
+    if as_json:
+        echo_json({"stopped": len(before), "still_alive": len(left)})
+        return
     click.echo(f"stopped {len(before)} processes" + (f"; {len(left)} still alive" if left else ""))

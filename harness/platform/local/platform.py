@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,16 @@ class LocalPlatform:
         return alive(entry)
 
     # ------------------------------------------------------------------ lifecycle
-    def up(self, stack: StackSpec | None = None) -> None:
+    def up(
+        self,
+        stack: StackSpec | None = None,
+        *,
+        progress: Callable[[dict[str, Any], float], None] | None = None,
+    ) -> None:
+        """Start the stack and wait until every service is ready. ``progress``, when given, is
+        called about once a second while waiting with the controller's state (``/state``:
+        ``waiting_for``, ``replicas`` ...; empty before the controller answers) and the
+        seconds waited so far."""
         stack = stack or StackSpec()
         load_stack(stack)  # fail here, with the file and field, before starting anything
         self.cleanup()
@@ -181,7 +191,9 @@ class LocalPlatform:
         tmp.write_text(json.dumps({"port": port, "entry": asdict(proc.entry)}))
         os.replace(tmp, self._control_file)
         self._popen = proc.popen
-        deadline = time.monotonic() + settings.ready_timeout_s + 60
+        started = time.monotonic()
+        deadline = started + settings.ready_timeout_s + 60
+        next_progress = started + 1.0
         try:
             while True:
                 if proc.popen.poll() is not None:
@@ -196,6 +208,9 @@ class LocalPlatform:
                     return
                 if st.get("phase") == "failed":
                     raise PlatformError(f"msai up failed: {st['error']}")
+                if progress is not None and time.monotonic() >= next_progress:
+                    next_progress += 1.0
+                    progress(st, time.monotonic() - started)
                 if time.monotonic() > deadline:
                     raise PlatformError(
                         f"the local stack did not come up in time; see {self.home / 'logs'}"
