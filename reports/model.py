@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.errors import RecordError
 from harness.record import Event, read_events, read_summary
+from reports.quantiles import histogram_quantiles
 
 __all__ = [
     "AlertSpan",
@@ -395,26 +396,32 @@ def bucket_from_fields(data: Mapping[str, Any], where: str) -> LoadBucket:
 
 
 def summary_from_fields(ev: Mapping[str, Any], where: str) -> LoadSummary:
-    """A :class:`LoadSummary` from a ``load_summary`` event's fields, checked."""
+    """A :class:`LoadSummary` from a ``load_summary`` event's fields, checked. With a
+    histogram, its quantiles are computed from it (whoever wrote the fields), so the load
+    table and the baseline comparison show the same numbers."""
     missing = [k for k in ("route", "sent", "completed", "errors") if k not in ev]
     if missing:
         raise RecordError(where, f"load summary is missing {missing}")
     hist = ev.get("histogram")
     if hist is not None and not isinstance(hist, str):
         raise RecordError(where, "load_summary histogram must be a base64 string")
+    unit = str(ev.get("histogram_unit", "us"))
+    pct = {k: _opt_float(ev.get(k), where, k) for k in ("p50_ms", "p95_ms", "p99_ms")}
+    if hist:
+        pct = histogram_quantiles(hist, unit, where)
     return LoadSummary(
         route=str(ev["route"]),
         sent=_int(ev["sent"], where, "sent"),
         completed=_int(ev["completed"], where, "completed"),
         errors=_errors(ev["errors"], where),
-        p50_ms=_opt_float(ev.get("p50_ms"), where, "p50_ms"),
-        p95_ms=_opt_float(ev.get("p95_ms"), where, "p95_ms"),
-        p99_ms=_opt_float(ev.get("p99_ms"), where, "p99_ms"),
+        p50_ms=pct["p50_ms"],
+        p95_ms=pct["p95_ms"],
+        p99_ms=pct["p99_ms"],
         max_ms=_opt_float(ev.get("max_ms"), where, "max_ms"),
         rate_rps=_opt_float(ev.get("rate_rps"), where, "rate_rps"),
         throughput_rps=_opt_float(ev.get("throughput_rps"), where, "throughput_rps"),
         histogram=hist,
-        histogram_unit=str(ev.get("histogram_unit", "us")),
+        histogram_unit=unit,
     )
 
 

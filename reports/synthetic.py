@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from harness.latency import encode_histogram, percentiles_ms, quantile_ms, record_us
 from harness.record import RunRecord
 
 __all__ = ["SyntheticOptions", "write_synthetic_run"]
@@ -138,10 +139,7 @@ def write_synthetic_run(directory: Path, options: SyntheticOptions | None = None
             sent=sent,
             completed=done,
             errors=errors,
-            p50_ms=h.get_value_at_percentile(50) / 1000,
-            p95_ms=h.get_value_at_percentile(95) / 1000,
-            p99_ms=h.get_value_at_percentile(99) / 1000,
-            max_ms=h.get_max_value() / 1000,
+            **percentiles_ms(h),
             rate_rps=round(sent / opt.duration_s, 3),
             throughput_rps=round(done / opt.duration_s, 3),
             histogram=h.encode().decode("ascii"),
@@ -345,14 +343,11 @@ def _emit_bucket(
     lat: np.ndarray[Any, Any],
     errors: dict[str, int],
 ) -> None:
-    q: list[float | None] = [None, None, None]
-    hist = None
-    if len(lat):
-        q = [round(float(v), 3) for v in np.percentile(lat, [50, 95, 99])]
-        h = HdrHistogram(1, 60_000_000, 2)  # per second: 2 digits, as the load generator
-        for v in lat:
-            h.record_value(max(1, int(v * 1000)))
-        hist = h.encode().decode("ascii")
+    h = HdrHistogram(1, 60_000_000, 2)  # per second: 2 digits, as the load generator
+    for v in lat:
+        record_us(h, v * 1000)
+    pct = percentiles_ms(h)
+    hist = encode_histogram(h) if len(lat) else None
     rec.emit(
         "load_bucket",
         t=t_bucket + 1.02,
@@ -362,9 +357,9 @@ def _emit_bucket(
         sent=sent,
         completed=len(lat),
         errors=errors,
-        p50_ms=q[0],
-        p95_ms=q[1],
-        p99_ms=q[2],
+        p50_ms=pct["p50_ms"],
+        p95_ms=pct["p95_ms"],
+        p99_ms=pct["p99_ms"],
         histogram=hist,
         histogram_unit="us",
     )
@@ -391,7 +386,7 @@ def _gates(
     hists: dict[str, HdrHistogram],
     totals: dict[str, _Totals],
 ) -> list[str]:
-    p99 = hists["ner"].get_value_at_percentile(99) / 1000
+    p99 = quantile_ms(hists["ner"], 99) or 0.0
     sent, errors = totals["all"].sent, totals["all"].errors
     ratio = sum(errors.values()) / sent if sent else 0.0
     gates: list[dict[str, Any]] = [
