@@ -10,6 +10,7 @@ NOT_APPLICABLE with the reason.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +309,42 @@ def test_every_case_is_named_after_an_upstream_test() -> None:
         "external",
         "external_per_pod",
     }
+
+
+KEDA_NOT_APPLICABLE = {
+    "TestScaleToIdleReplicasWhenNotActive": "idleReplicaCount: the chart sets none",
+    "TestScaleFromIdleToMinReplicasWhenActive": "idleReplicaCount: the chart sets none",
+    "TestScaleToPausedReplicasCount": "pause annotations: the chart sets none",
+    "TestNoScaleToMinReplicasWhenNotActiveAndPauseScaleInAnnotationSet": "pause annotations",
+    "TestNoScaleToIdleReplicasWhenNotActiveAndPauseScaleInAnnotationSet": "pause annotations",
+    "TestScaleFromMinReplicasWhenActivationForced": "force-activation annotation",
+    "TestNoScaleFromMinReplicasWhenActiveAndPausedScaleOutAnnotationSet": "pause annotations",
+    "TestNoScaleFromIdleReplicasToMinReplicasWhenActiveAndPausedScaleOutAnnotationSet": "pause "
+    "annotations and idleReplicaCount",
+    "TestEventWitTriggerInfo, TestGetHPAHealth_*, TestRequestScale_*, "
+    "TestCheckHPAHealth_*": "status conditions and events, not replica counts",
+}
+
+
+@pytest.mark.parametrize("case", _params(_load("keda.yaml")))
+def test_keda_scale_executor(case: dict[str, Any]) -> None:
+    from harness.platform.local.hpa.keda import KedaState, keda_step
+    from harness.platform.local.values import KedaValues
+
+    keda = KedaValues(
+        enabled=True,
+        min_replicas=case["min"],
+        max_replicas=100,
+        activation_threshold=0.0,
+        threshold=1.0,
+        cooldown_s=300.0,
+        polling_s=30.0,
+        query="q",
+        hold_enabled=False,
+        hold_timeout_s=60.0,
+    )
+    state = KedaState(created=NOW - 3600.0, last_active=case["last_active"], next_hpa_sync=math.inf)
+    value = 1.0 if case["active"] else 0.0
+    assert keda_step(state, NOW, case["current"], value, keda) == case["expected"]
+    if case.get("records_active"):
+        assert state.last_active == NOW

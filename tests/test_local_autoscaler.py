@@ -182,10 +182,22 @@ def test_keda_cooldown_then_zero() -> None:
 
 
 def test_keda_never_active_scales_to_zero_without_a_cooldown() -> None:
-    # lastActiveTime unset and initialCooldownPeriod 0: the next poll after creation scales in
+    # lastActiveTime unset and initialCooldownPeriod 0: the first poll scales in
+    assert keda_step(KedaState(), 0.0, 1, 0.0, _keda(cooldown=10)) == 0
+    # with an initialCooldownPeriod, not before it has passed since creation
     st = KedaState()
-    assert keda_step(st, 0.0, 1, 0.0, _keda(cooldown=10)) == 1
-    assert keda_step(st, 1.0, 1, 0.0, _keda(cooldown=10)) == 0
+    assert keda_step(st, 0.0, 1, 0.0, _keda(cooldown=10), initial_cooldown_s=5) == 1
+    assert keda_step(st, 5.0, 1, 0.0, _keda(cooldown=10), initial_cooldown_s=5) == 0
+
+
+def test_quantities_round_as_the_apis_do() -> None:
+    from harness.platform.local.hpa import keda_milli, milli, quantity_milli
+
+    assert milli(0.0149) == 14  # Prometheus Adapter truncates
+    assert keda_milli(0.0149) == 15  # KEDA prints three decimals
+    assert keda_milli(-1.0) == 0
+    assert quantity_milli(4.35) == 4350  # 4.35 * 1000 is 4349.99... as a float
+    assert quantity_milli(0.0001) == 1  # a quantity rounds up to the next milli-unit
 
 
 def test_keda_polls_on_its_interval_and_the_hpa_on_its_sync_period() -> None:

@@ -17,10 +17,12 @@ from harness.platform.local.hpa import (
     Tolerances,
     hpa_step,
     keda_hpa_values,
+    keda_milli,
     keda_step,
     milli,
     per_pod_replicas,
     plain_replicas,
+    quantity_milli,
     replica_pods,
 )
 from harness.platform.local.values import LocalValues
@@ -69,7 +71,8 @@ def pods_metric_replicas(
     as kube-controller-manager then keeps the count."""
     samples = {name: PodMetric(milli(v), now) for name, v in metrics.items()}
     tol = Tolerances(tolerance, tolerance)
-    return plain_replicas(current, samples, milli(target), pods, now, tolerances=tol).replicas
+    target_milli = quantity_milli(target)
+    return plain_replicas(current, samples, target_milli, pods, now, tolerances=tol).replicas
 
 
 def external_average_replicas(
@@ -77,6 +80,5 @@ def external_average_replicas(
 ) -> int:
     """External metric with an AverageValue target (what KEDA's HPA uses)."""
     tol = Tolerances(tolerance, tolerance)
-    return per_pod_replicas(
-        status_replicas, milli(value), milli(threshold), tolerances=tol
-    ).replicas
+    usage, per_pod = keda_milli(value), keda_milli(threshold)
+    return per_pod_replicas(status_replicas, usage, per_pod, tolerances=tol).replicas

@@ -8,7 +8,14 @@
 """
 
 from harness.platform.local.hpa.behavior import HpaState, hpa_step
-from harness.platform.local.hpa.keda import KedaState, keda_hpa_values, keda_step, milli
+from harness.platform.local.hpa.keda import (
+    KedaState,
+    keda_hpa_values,
+    keda_milli,
+    keda_step,
+    milli,
+    quantity_milli,
+)
 from harness.platform.local.hpa.pods import PodInfo, PodMetric, group_pods, replica_pods
 from harness.platform.local.hpa.replicas import (
     MetricsUnavailable,
@@ -33,11 +40,13 @@ __all__ = [
     "group_pods",
     "hpa_step",
     "keda_hpa_values",
+    "keda_milli",
     "keda_step",
     "milli",
     "object_replicas",
     "per_pod_replicas",
     "plain_replicas",
+    "quantity_milli",
     "replica_pods",
     "resource_replicas",
 ]

@@ -18,7 +18,9 @@ none, as an HPA without behavior.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from harness.platform.local.hpa.behavior import HpaState, hpa_step
 from harness.platform.local.hpa.replicas import Tolerances, per_pod_replicas
@@ -29,16 +31,38 @@ from harness.platform.local.values import (
     KedaValues,
 )
 
-__all__ = ["HPA_SYNC_PERIOD_S", "KedaState", "keda_hpa_values", "keda_step", "milli"]
+__all__ = [
+    "HPA_SYNC_PERIOD_S",
+    "KedaState",
+    "keda_hpa_values",
+    "keda_milli",
+    "keda_step",
+    "milli",
+    "quantity_milli",
+]
 
 # --horizontal-pod-autoscaler-sync-period
 HPA_SYNC_PERIOD_S = 15.0
 
 
 def milli(value: float) -> int:
-    """A value as the milli-quantity the metrics APIs carry: KEDA and Prometheus Adapter both
-    build it as ``NewMilliQuantity(int64(value * 1000))``, truncating."""
-    return int(value * 1000)
+    """A sample as Prometheus Adapter serves it: ``NewMilliQuantity(int64(value * 1000))``,
+    truncated; NaN as 0."""
+    return 0 if math.isnan(value) else int(value * 1000)
+
+
+def keda_milli(value: float) -> int:
+    """A trigger value (or threshold) as KEDA builds its quantity: the value printed with three
+    decimals (rounded), NaN, infinities and negatives as 0."""
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        return 0
+    return int(Decimal(f"{value:.3f}") * 1000)
+
+
+def quantity_milli(value: float) -> int:
+    """A spec value (a quantity such as ``averageValue: "0.25"``) in milli-units: a quantity
+    rounds up to the next milli-unit."""
+    return math.ceil(Decimal(repr(value)) * 1000)
 
 
 @dataclass
@@ -94,9 +118,13 @@ def keda_step(
             if current == 0:
                 return max(keda.min_replicas, 1)
         elif current > 0 and keda.min_replicas == 0:
-            since = state.last_active
-            cooldown = keda.cooldown_s if since is not None else initial_cooldown_s
-            if (since if since is not None else state.created) + cooldown < now:
+            if state.last_active is not None:
+                cooled = state.last_active + keda.cooldown_s < now
+            else:
+                # Never active: the operator's first poll follows the ScaledObject's creation,
+                # so with no initialCooldownPeriod it scales in at once.
+                cooled = state.created + initial_cooldown_s <= now
+            if cooled:
                 return 0
         elif current < keda.min_replicas:
             return keda.min_replicas
@@ -106,6 +134,9 @@ def keda_step(
     hpa = keda_hpa_values(keda, behavior)
     pods = status_replicas if status_replicas is not None else current
     proposal = per_pod_replicas(
-        pods, milli(value), milli(keda.threshold), tolerances=Tolerances(tolerance, tolerance)
+        pods,
+        keda_milli(value),
+        keda_milli(keda.threshold),
+        tolerances=Tolerances(tolerance, tolerance),
     )
     return hpa_step(state.hpa, now, current, proposal.replicas, hpa, behavior=behavior is not None)
