@@ -87,15 +87,23 @@ def render_html(run: RunData, comparison: Comparison | None = None) -> str:
     ]
     if comparison is not None:
         body.append(_section(f"Against baseline {comparison.baseline_run}", _compare(comparison)))
-    body += [
-        _section("Load", _load_plots(run, bands)),
-        _section("Replicas", _replica_plot(run, bands) + _scale_table(run)),
-        _section("Alerts", _alert_plot(run, bands)),
-        _section("Faults", _faults(run)),
-        _section("Recovery, cold start, RPO and RTO", _measurements(run)),
-        _section("Load summary by route", _load_summary(run)),
-        _section("Scenario and environment", _scenario(run)),
-    ]
+    # A section appears only for what the run measured or the scenario asked about (a gate,
+    # a fault, a load): a scenario without faults gets no empty "Faults" section, but one
+    # whose alert gate saw no alert says so.
+    asked = _asked(run)
+    if run.buckets or run.summaries or "load" in asked:
+        body.append(_section("Load", _load_plots(run, bands)))
+    if run.replicas or run.scales or run.readiness:
+        body.append(_section("Replicas", _replica_plot(run, bands) + _scale_table(run)))
+    if run.alerts or "alerts" in asked:
+        body.append(_section("Alerts", _alert_plot(run, bands)))
+    if run.faults or "faults" in asked:
+        body.append(_section("Faults", _faults(run)))
+    if run.measurements or _gated_measurements(run):
+        body.append(_section("Recovery, cold start, RPO and RTO", _measurements(run)))
+    if run.summaries or "load" in asked:
+        body.append(_section("Load summary by route", _load_summary(run)))
+    body.append(_section("Scenario and environment", _scenario(run)))
     if run.notes:
         body.append(_section("Notes", _notes(run)))
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -116,6 +124,29 @@ def render_html(run: RunData, comparison: Comparison | None = None) -> str:
         f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
         f"<body><main>{''.join(body)}{footer}</main></body></html>\n"
     )
+
+
+def _asked(run: RunData) -> set[str]:
+    """What the scenario asked about: "load", "faults" (its spec has them), "alerts" (an
+    alert gate, or no_unexpected_alerts, judged the run)."""
+    out = set()
+    spec = run.spec if isinstance(run.spec, dict) else {}
+    if spec.get("load"):
+        out.add("load")
+    if spec.get("faults"):
+        out.add("faults")
+    if any(g.gate.startswith("alert[") or g.gate == "no_unexpected_alerts" for g in run.gates):
+        out.add("alerts")
+    return out
+
+
+def _gated_measurements(run: RunData) -> set[str]:
+    """Measurement names a ``measurement`` gate judged (shown even when never measured)."""
+    return {
+        g.gate.removeprefix("measurement[").removesuffix("]")
+        for g in run.gates
+        if g.gate.startswith("measurement[")
+    }
 
 
 def _section(title: str, inner: str) -> str:
@@ -528,8 +559,11 @@ def _faults(run: RunData) -> str:
 
 def _measurements(run: RunData) -> str:
     cards = []
+    gated = _gated_measurements(run)
     for name, title in KEY_MEASUREMENTS:
         m = run.measurement(name)
+        if m is None and name not in gated:
+            continue  # the scenario neither measured nor judged it
         if m is None:
             cards.append(
                 f'<div class="card" data-measurement="{name}"><div class="k">{title} '

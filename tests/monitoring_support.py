@@ -75,7 +75,8 @@ def unknown_metrics(expr: str, recorded: set[str]) -> set[str]:
     recording rule, a modelserve_*/orchestrator_* name from docs/contracts.md (histogram
     suffixes allowed)."""
     out = set()
-    for name in _TOKEN.findall(expr):
+    # Range and subquery brackets ([1m], [10m:5s]) hold durations, not names.
+    for name in _TOKEN.findall(re.sub(r"\[[^\]]*\]", "", expr)):
         if ":" in name:
             if name not in recorded:
                 out.add(name)

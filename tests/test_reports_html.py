@@ -57,15 +57,20 @@ def test_page_has_every_section(page: str) -> None:
 
 def test_empty_run_renders_with_no_data(tmp_path: Path) -> None:
     rec = RunRecord(tmp_path / "r")
-    rec.emit("run_start", scenario="<script>alert(1)</script>", platform="local")
+    spec = {"load": {"shape": "open-loop", "rate": 5, "duration": "10s"}}
+    rec.emit("run_start", scenario="<script>alert(1)</script>", platform="local", spec=spec)
     rec.emit("fault_start", fault_id="f9", fault="kill", target={"service": "ner"})
     rec.close("inconclusive")
     html = render_html(load_run(tmp_path / "r"))
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "no data recorded" in html
+    assert "no data recorded" in html  # the scenario asked for load; none was recorded
     assert "No gate verdicts were recorded" in html
-    assert "not measured in this run" in html
+    assert "No load summary was recorded" in html
+    # Nothing was measured, judged or received there: no empty sections or boxes.
+    for title in ("Replicas", "Alerts", "Recovery, cold start, RPO and RTO"):
+        assert f"<h2>{title}</h2>" not in html
+    assert "not measured in this run" not in html
     # The fault never ended: a warning and a hatched window that reaches the end.
     assert "Fault f9 (kill) has no end and no rollback" in html
     assert 'fill="url(#hatch)"' in html
@@ -153,3 +158,38 @@ def test_reasons_and_generator_lag_are_shown(tmp_path: Path) -> None:
     from reports import render_markdown
 
     assert "- gate latency: fail (expected p99 < 5, observed 9)" in render_markdown(run)
+
+
+def test_sections_only_for_what_was_measured_or_judged(tmp_path: Path) -> None:
+    rec = RunRecord(tmp_path / "r")
+    rec.emit("run_start", scenario="s", platform="local", spec={"faults": []})
+    rec.emit(
+        "gate",
+        gate="measurement[rto_s]",
+        gate_kind="measurement",
+        verdict="inconclusive",
+        expected={"max": 60},
+        observed={},
+        evidence={"why": "no data"},
+    )
+    rec.emit(
+        "gate",
+        gate="no_unexpected_alerts",
+        gate_kind="no_unexpected_alerts",
+        verdict="pass",
+        expected={"allow": []},
+        observed={"unexpected": []},
+        evidence={},
+    )
+    rec.close("inconclusive")
+    html = render_html(load_run(tmp_path / "r"))
+    # Judged: the alerts section (none received) and the one gated measurement, missing.
+    assert "<h2>Alerts</h2>" in html
+    assert "No alerts were received." in html
+    assert 'data-measurement="rto_s"' in html
+    assert "not measured in this run" in html
+    for name in ("cold_start_s", "recovery_s", "rpo_s"):
+        assert f'data-measurement="{name}"' not in html
+    # Neither asked for nor recorded: no load, replica or fault sections.
+    for title in ("Load", "Load summary by route", "Replicas", "Faults"):
+        assert f"<h2>{title}</h2>" not in html

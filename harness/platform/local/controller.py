@@ -147,7 +147,9 @@ class Controller:
         self.cold_start_since: dict[str, float] = {}
         self.cold_starts: list[dict[str, Any]] = []
         self.scalers: dict[str, Scaler] = {}
-        self.dependency_up: dict[str, bool] = {"redis": False, "postgresql": False}
+        # Empty until the first probe: a dependency not yet probed is not down, and exporting 0
+        # for it would put RedisDown / PostgreSQLDown in pending while the stack starts.
+        self.dependency_up: dict[str, bool] = {}
         self.admin_token = os.urandom(16).hex()
         self.weights: dict[str, int] = {
             sv.name: sv.canary_weight for sv in self.values.enabled_services() if sv.canary_enabled
@@ -330,6 +332,7 @@ class Controller:
         if pg_errors:
             raise pg_errors[0]
         self._step("redis + postgresql", t0)
+        self._probe_dependencies()  # the gauges start at their real value
         threading.Thread(
             target=self._loop,
             args=(self._reconcile, self.settings.probe_interval_s),
