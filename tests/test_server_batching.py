@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from modelserve.common.app import parse_deadline
 from modelserve.common.batching import Batcher, BatchSettings
-from modelserve.common.errors import BadInput, ModelServeError, Overloaded
+from modelserve.common.errors import BadInput, DrainCutOff, ModelServeError, Overloaded
+from modelserve.common.lifecycle import abandoned_threads
 from modelserve.common.metrics import ServerMetrics
 from modelserve.common.testing import FakeModel, FakeSettings
 
@@ -39,7 +40,8 @@ def test_concurrent_requests_share_forward_passes() -> None:
     assert max(model.batches) == 8  # never above the max batch size
     assert len(model.batches) < 10  # 20 items in a few passes (3 when nothing interferes)
     assert sum(model.batches) == 20
-    assert b.stop(1.0) == 0
+    assert b.stop(1.0)
+    assert b.cut_off_items == 0
 
 
 def test_pass_time_budget_keeps_batches_small_when_items_are_costly() -> None:
@@ -279,20 +281,51 @@ def test_stop_refuses_new_work_as_draining_and_counts_dropped() -> None:
 
     b, metrics = _batcher(Stuck(), max_batch_size=1, max_queue_delay_s=0)
 
-    async def main() -> tuple[int, list[Any]]:
+    async def main() -> tuple[bool, list[Any]]:
         tasks = [asyncio.ensure_future(b.submit([f"{i}"], 10.0)) for i in range(3)]
         await asyncio.sleep(0.05)
-        dropped = await asyncio.to_thread(b.stop, 0.1)  # one stuck in the pass, two queued
+        stopped = await asyncio.to_thread(b.stop, 0.1)  # one stuck in the pass, two queued
         with pytest.raises(Overloaded) as err:
             await b.submit(["new"], 1.0)
         assert err.value.reason == "draining"
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert abandoned_threads() == ["inference"]
         gate.set()
-        return dropped, await asyncio.gather(*tasks, return_exceptions=True)
+        return stopped, results
 
-    dropped, results = asyncio.run(main())
-    assert dropped == 3
-    assert sum(isinstance(r, Overloaded) for r in results) == 2
+    stopped, results = asyncio.run(main())
+    # The pass cannot be interrupted: abandoned, and its item answered with the queued two.
+    assert not stopped
+    assert b.cut_off_items == 3
+    assert all(isinstance(r, DrainCutOff) for r in results)
     assert _shed(metrics, "draining") == 1
+    b._thread.join(5)  # type: ignore[union-attr]  # released by the gate
+    assert abandoned_threads() == []
+
+
+def test_stop_interrupts_a_running_pass_and_answers_every_item_once() -> None:
+    model = FakeModel(FakeSettings(batch_cost_ms=5000, item_cost_ms=0))
+    settings = BatchSettings(max_batch_size=2, max_queue_delay_s=0)
+    # As ModelServer wires an Interruptible model.
+    b: Batcher[Any, Any] = Batcher(
+        model.predict, settings, ServerMetrics("m"), None, model.interrupt
+    )
+    b.start()
+
+    async def main() -> tuple[bool, list[Any], float]:
+        tasks = [asyncio.ensure_future(b.submit([f"{i}"], 60.0)) for i in range(5)]
+        await asyncio.sleep(0.1)  # two in the pass, three queued
+        t0 = time.monotonic()
+        stopped = await asyncio.to_thread(b.stop, 0.1, 5.0)
+        took = time.monotonic() - t0
+        return stopped, await asyncio.gather(*tasks, return_exceptions=True), took
+
+    stopped, results, took = asyncio.run(main())
+    assert stopped
+    assert took < 1.0  # interrupted, not waited out (the pass takes 5 s)
+    assert b.cut_off_items == 5
+    assert all(isinstance(r, DrainCutOff) for r in results)
+    assert model.batches == []  # no single retries of the interrupted items
 
 
 def test_expired_items_are_not_run() -> None:

@@ -124,6 +124,104 @@ def test_work_past_the_drain_deadline_is_dropped_and_counted(tmp_path: Path, pro
     assert stopped[-1]["dropped"] == 1
 
 
+def _drain_under_load(
+    kind: str, env: dict[str, str], body: dict, n: int, log: Path, pending: int
+) -> tuple[int, list[int], float]:
+    """Start ``kind``, send ``n`` requests, SIGTERM once ``pending`` items wait; return the
+    exit code, the answers' statuses, and seconds from the signal to the exit."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_replica(kind, port, env, str(log))
+    try:
+        wait_until(lambda: http_ready(base) or proc.poll() is not None, timeout=90)
+        if proc.poll() is not None:
+            pytest.skip(f"{kind} did not start (model not built?): {log.read_text()[-300:]}")
+        route = {"fake": "/v1/echo", "ner": "/v1/ner"}[kind]
+        codes: list[int] = []
+
+        def call() -> None:
+            with httpx.Client(timeout=60) as c:
+                codes.append(c.post(f"{base}{route}", json=body).status_code)
+
+        callers = [threading.Thread(target=call) for _ in range(n)]
+        for c in callers:
+            c.start()
+        wait_until(lambda: _pending(base) >= pending, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        rc = proc.wait(30)
+        took = time.monotonic() - t0
+        for c in callers:
+            c.join(30)
+        return rc, codes, took
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def _stopped(log: Path) -> dict:
+    stopped = [e for e in _log_events(log) if e.get("msg") == "stopped"]
+    assert stopped, log.read_text()[-2000:]
+    return stopped[-1]
+
+
+def test_the_drain_deadline_interrupts_the_pass_and_counts_every_cut_off(tmp_path: Path) -> None:
+    log = tmp_path / "replica.log"
+    env = {
+        "MSAI_FAKE_BATCH_COST_MS": "3000",
+        "MSAI_FAKE_MAX_BATCH_SIZE": "2",
+        "MSAI_FAKE_DEFAULT_DEADLINE_MS": "60000",
+        "MSAI_FAKE_DRAIN_DELAY_S": "0",
+        "MSAI_FAKE_DRAIN_DEADLINE_S": "1",
+    }
+    rc, codes, took = _drain_under_load("fake", env, {"text": "slow"}, 10, log, pending=10)
+    assert rc == 0
+    assert took < 3  # the 3 s pass was interrupted, not waited out
+    assert sorted(codes) == [503] * 10  # two in the pass, eight queued
+    assert _stopped(log)["dropped"] == 10
+    assert _stopped(log)["drained"] == 0
+    text = log.read_text()
+    assert "forward pass interrupted" in text
+    assert "retrying items singly" not in text
+
+
+def test_a_pass_that_cannot_stop_is_abandoned_and_the_replica_exits_0(tmp_path: Path) -> None:
+    log = tmp_path / "replica.log"
+    env = {
+        "MSAI_FAKE_BATCH_COST_MS": "8000",
+        "MSAI_FAKE_INTERRUPTIBLE": "0",
+        "MSAI_FAKE_DRAIN_DELAY_S": "0",
+        "MSAI_FAKE_DRAIN_DEADLINE_S": "1",
+        "MSAI_FAKE_INTERRUPT_GRACE_S": "0.5",
+    }
+    rc, codes, took = _drain_under_load("fake", env, {"text": "stuck"}, 3, log, pending=3)
+    assert rc == 0
+    assert took < 6
+    assert sorted(codes) == [503] * 3
+    assert _stopped(log) == {**_stopped(log), "drained": 0, "dropped": 3}
+    assert "thread abandoned at the drain deadline" in log.read_text()
+
+
+def test_ner_drain_cutting_off_an_onnx_pass_exits_0(tmp_path: Path) -> None:
+    # ONNX Runtime aborted the process (SIGABRT) when the interpreter finalised around a
+    # pass still running at the deadline; the pass is now interrupted first.
+    log = tmp_path / "replica.log"
+    env = {
+        "MSAI_NER_MAX_BATCH_SIZE": "64",
+        "MSAI_NER_DEFAULT_DEADLINE_MS": "60000",
+        "MSAI_NER_DRAIN_DELAY_S": "0",
+        "MSAI_NER_DRAIN_DEADLINE_S": "1",
+    }
+    text = ("Angela Merkel met Tim Cook of Apple in Paris on Tuesday. " * 30)[:1500]
+    rc, codes, _ = _drain_under_load("ner", env, {"text": text}, 40, log, pending=30)
+    assert rc == 0, log.read_text()[-2000:]
+    assert "terminate called" not in log.read_text()
+    assert "forward pass interrupted" in log.read_text()  # the case this test is for
+    assert _stopped(log)["dropped"] == codes.count(503)
+    assert codes.count(503) > 0
+
+
 def test_failed_model_load_exits_1(tmp_path: Path, procs: list) -> None:
     proc = start_replica("fake", free_port(), {"MSAI_FAKE_FAIL_LOAD": "1"}, str(tmp_path / "log"))
     procs.append(proc)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.util
+import os
 import signal
 import sys
 import threading
@@ -107,7 +108,8 @@ def serve(kind: str, port: int, host: str) -> int:
     MSAI_VISION_, MSAI_FAKE_): MAX_BATCH_SIZE, MAX_QUEUE_DELAY_MS, QUEUE_CAPACITY,
     DEFAULT_DEADLINE_MS, DRAIN_DELAY_S, DRAIN_DEADLINE_S, FAULT_HOOKS, ADMIN_TOKEN, ...
     """
-    from modelserve.common.logging import configure_logging
+    from modelserve.common.lifecycle import abandoned_threads
+    from modelserve.common.logging import configure_logging, flush_logs
 
     module, attr = SERVERS[kind]
     factory = getattr(importlib.import_module(module), attr)
@@ -131,4 +133,12 @@ def serve(kind: str, port: int, host: str) -> int:
     server.run()
     if not server.started and server.exit_code == 0:
         server.exit_code = 1  # could not bind, or start-up failed (uvicorn logged why)
+    if abandoned_threads():
+        # A forward pass still runs in native code: the interpreter's finalisation and the
+        # library's static destructors would run under it (ONNX Runtime aborts the process).
+        # Every request has its answer and the logs are written, so leave at once.
+        flush_logs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(server.exit_code)
     sys.exit(server.exit_code)

@@ -46,10 +46,10 @@ from modelserve.common.batching import Batcher, BatchSettings
 from modelserve.common.errors import (
     BadInput,
     ClientGone,
+    DrainCutOff,
     ModelNotFound,
     ModelNotReady,
     ModelServeError,
-    Overloaded,
     PayloadTooLarge,
 )
 from modelserve.common.faults import Faults
@@ -58,7 +58,7 @@ from modelserve.common.json_body import decode_json
 from modelserve.common.lifecycle import Lifecycle, State
 from modelserve.common.logging import flush_logs, log_fast, request_id_var
 from modelserve.common.metrics import ServerMetrics
-from modelserve.common.model import Model, ModelMetadata
+from modelserve.common.model import Interruptible, Model, ModelMetadata
 from modelserve.common.oip import parse_infer_request
 from modelserve.common.server_settings import ServerSettings
 from modelserve.transport import CLIENT_GONE
@@ -107,15 +107,7 @@ def _new_request_id() -> str:
 
 
 def _cut_off_response(rid: str) -> Response:
-    return error_response(
-        Overloaded(
-            "drain deadline passed before this request finished",
-            reason="draining",
-            retry_after_s=1.0,
-            status=503,
-        ),
-        rid,
-    )
+    return error_response(DrainCutOff("drain deadline passed before this request finished"), rid)
 
 
 def _name_item(exc: Exception, item_field: Callable[[int], str]) -> None:
@@ -213,6 +205,7 @@ class ModelServer:
             ),
             self.metrics,
             before_batch=self.faults.before_batch if settings.fault_hooks else None,
+            interrupt=model.interrupt if isinstance(model, Interruptible) else None,
         )
         self.meta: ModelMetadata | None = None
         self._loader: threading.Thread | None = None
@@ -259,14 +252,18 @@ class ModelServer:
         self.faults.release()
         started = self.lifecycle.drain_started or time.monotonic()
         left = max(0.0, self.settings.drain_deadline_s - (time.monotonic() - started))
-        dropped_items = await asyncio.to_thread(self.batcher.stop, left)
+        stopped = await asyncio.to_thread(self.batcher.stop, left, self.settings.interrupt_grace_s)
         await asyncio.sleep(0)  # the answers batcher.stop gave land first
+        await asyncio.sleep(0)  # and the callbacks their futures scheduled
         while self._direct:  # the rest are cut off, as uvicorn cancels tasks
             self._direct.pop()(None)
         if self._parse_pool is not None:
             self._parse_pool.shutdown(wait=False, cancel_futures=True)
-        if dropped_items:
-            _log.warning("items dropped at shutdown", extra={"dropped_items": dropped_items})
+        if self.batcher.cut_off_items or not stopped:
+            _log.warning(
+                "items cut off at the drain deadline",
+                extra={"cut_off_items": self.batcher.cut_off_items, "thread_stopped": stopped},
+            )
         self.lifecycle.stopped()
 
     # -- request plumbing ------------------------------------------------------------------
@@ -288,6 +285,7 @@ class ModelServer:
                 response = await handler(request)
             except Exception as exc:
                 response = error_response(exc, rid)
+                cut_off = isinstance(exc, DrainCutOff)
             except asyncio.CancelledError:
                 # uvicorn cancels what is left at the drain deadline: answer a retryable 503
                 # (Envoy retries it elsewhere) instead of an ASGI error.
@@ -379,9 +377,9 @@ class ModelServer:
         self.lifecycle.enter()
         single = False
 
-        def finish(response: Response | None) -> None:
-            """Answer; None: cut off at the drain deadline."""
-            served = response is not None
+        def finish(response: Response | None, served: bool = True) -> None:
+            """Answer; None: cut off at the drain deadline (as is ``served`` False)."""
+            served = served and response is not None
             response = response if response is not None else _cut_off_response(rid)
             status = self._stamp(response, rid).status_code
             if not respond(response):
@@ -402,7 +400,7 @@ class ModelServer:
                     finish(response)
                     return
             _name_item(exc, _item_field(route, single))
-            finish(error_response(exc, rid))
+            finish(error_response(exc, rid), not isinstance(exc, DrainCutOff))
 
         token = request_id_var.set(rid)
         try:

@@ -11,6 +11,15 @@ wait is predicted from the queue depth and the observed per-batch time), or when
 replica is shutting down (503 ``draining``). If a forward pass raises, its items are
 retried one at a time so only the bad one fails.
 
+Stopping (:meth:`Batcher.stop`, at the drain deadline): the thread goes on taking batches
+until the deadline; then the queue is emptied (its items answered :class:`DrainCutOff`), so
+the thread stops between batches, and a running pass is interrupted where the model can do
+that (:class:`~modelserve.common.model.Interruptible`: ONNX Runtime's terminate flag). A pass
+that does not return within the grace is abandoned: its items are answered too, and the
+thread is registered with :func:`~modelserve.common.lifecycle.abandon_thread`, so that
+``msai serve`` exits without the interpreter's finalisation, which a native library still
+running in that thread cannot survive (ONNX Runtime aborts the process).
+
 An optional pass-time budget (``max_batch_s``, off by default) caps the batch further at
 the size whose predicted forward pass fits it (per-item time learned as it runs): on a GPU,
 where an item costs microseconds, batches stay large; on a CPU, where a BERT item costs
@@ -35,7 +44,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from modelserve.common.errors import ModelServeError, Overloaded
+from modelserve.common.errors import DrainCutOff, ModelServeError, Overloaded
+from modelserve.common.lifecycle import abandon_thread
 from modelserve.common.metrics import ServerMetrics
 
 __all__ = ["BatchSettings", "Batcher"]
@@ -84,8 +94,10 @@ class Batcher(Generic[In, Out]):
         settings: BatchSettings,
         metrics: ServerMetrics,
         before_batch: Callable[[int], None] | None = None,
+        interrupt: Callable[[], bool] | None = None,
     ) -> None:
         self._predict = predict
+        self._interrupt = interrupt  # stops a running forward pass; False: cannot
         self.settings = settings
         self._metrics = metrics
         self._before_batch = before_batch  # fault hooks: latency, hang, error inside the thread
@@ -93,6 +105,9 @@ class Batcher(Generic[In, Out]):
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._cutting = False  # past the drain deadline: a failed pass is cut off, not retried
+        self._running: list[_Item[In]] = []  # the batch the thread holds now
+        self.cut_off_items = 0  # answered DrainCutOff (read after stop)
         self._in_flight = 0  # items taken by the thread, not yet answered
         self.busy_since: float | None = None
         self.stats = _Stats()
@@ -102,26 +117,42 @@ class Batcher(Generic[In, Out]):
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float) -> int:
-        """Refuse new work, let queued work finish for ``timeout`` s; return items dropped."""
+    def stop(self, timeout: float, grace: float = 0.0) -> bool:
+        """Refuse new work; let queued work run for ``timeout`` s; then cut off the rest.
+
+        Queued items are answered :class:`DrainCutOff` at once; a running pass is
+        interrupted (when the model can) and has ``grace`` s more to return. Returns whether
+        the inference thread has stopped; when it has not, it is abandoned and its items are
+        answered. :attr:`cut_off_items` counts the items cut off."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
         with self._cond:
+            self._cutting = True
             left = list(self._queue)
             self._queue.clear()
-            dropped = len(left) + (self._in_flight if self._thread_alive() else 0)
-        for item in left:
-            self._resolve(
-                item,
-                None,
-                Overloaded(
-                    "shut down before inference", reason="draining", retry_after_s=1.0, status=503
-                ),
-            )
-        return dropped
+            running = bool(self._running) and self._thread_alive()
+        self._cut(left, "shut down before inference")
+        if running and self._interrupt is not None and self._interrupt():
+            _log.warning("drain deadline: forward pass interrupted")
+        if self._thread is not None:
+            self._thread.join(grace)
+        if not self._thread_alive():
+            return True
+        with self._cond:
+            stuck = self._running
+            self._running = []
+        self._cut(stuck, "drain deadline passed during the forward pass")
+        if self._thread is not None:
+            abandon_thread(self._thread)
+        return False
+
+    def _cut(self, items: list[_Item[In]], why: str) -> None:
+        for item in items:
+            self._resolve(item, None, DrainCutOff(why))
+        self.cut_off_items += len(items)
 
     def _thread_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -273,6 +304,7 @@ class Batcher(Generic[In, Out]):
             while self._queue and len(batch) < limit:
                 batch.append(self._queue.popleft())
             self._in_flight = len(batch)
+            self._running = batch
             return batch
 
     def _run(self) -> None:
@@ -290,6 +322,7 @@ class Batcher(Generic[In, Out]):
             finally:
                 with self._cond:
                     self._in_flight = 0
+                    self._running = []
                 self.busy_since = None
                 self._metrics.set_pending(self.pending)
 
@@ -329,6 +362,9 @@ class Batcher(Generic[In, Out]):
             if len(outs) != len(live):
                 raise ModelServeError(f"model returned {len(outs)} outputs for {len(live)} items")
         except Exception as exc:
+            if self._cutting:  # interrupted at the drain deadline: no retries
+                self._cut_taken(live)
+                return
             _log.warning("batch of %d failed (%s); retrying items singly", len(live), exc)
             self.stats.retries += 1
             self._run_singly(live)
@@ -337,8 +373,19 @@ class Batcher(Generic[In, Out]):
         self._observe(live, t0, elapsed)
         self._deliver(live, outs)
 
+    def _cut_taken(self, items: list[_Item[In]]) -> None:
+        """Cut off items this thread holds, unless :meth:`stop` has abandoned them already."""
+        with self._cond:
+            if not self._running:  # abandoned by stop, which answered them
+                return
+            self._running = []
+        self._cut(items, "drain deadline passed during the forward pass")
+
     def _run_singly(self, items: list[_Item[In]]) -> None:
-        for item in items:
+        for n, item in enumerate(items):
+            if self._cutting:
+                self._cut_taken(items[n:])
+                return
             t0 = time.monotonic()
             try:
                 (out,) = self._predict([item.value])

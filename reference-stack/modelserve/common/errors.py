@@ -9,6 +9,7 @@
     ├── ModelNotReady               503  loading or draining; retryable
     ├── ClientGone                  499  the client closed its connection first (never sent)
     └── Overloaded                  429/503  shed by the batcher; carries ``retry_after_s``
+        └── DrainCutOff             503  queued or running when the drain deadline passed
 
 Errors are mapped to HTTP in exactly one place (``modelserve.common.http.error_response``),
 as KServe's ``errors.py`` does. ``retryable`` tells clients (and the orchestrator's retry
@@ -21,6 +22,7 @@ __all__ = [
     "BadInput",
     "ClientGone",
     "ConfigError",
+    "DrainCutOff",
     "ModelLoadError",
     "ModelNotFound",
     "ModelNotReady",
@@ -103,3 +105,14 @@ class Overloaded(ModelServeError):
         body["reason"] = self.reason
         body["retry_after_s"] = round(self.retry_after_s, 3)
         return body
+
+
+class DrainCutOff(Overloaded):
+    """Work cut off by the drain deadline: queued, in the forward pass, or still waiting.
+
+    A retryable 503 (Envoy retries it on another replica), counted as dropped in the
+    replica's final ``stopped`` line; every other answer given while draining counts as
+    drained."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="draining", retry_after_s=1.0, status=503)

@@ -6,8 +6,13 @@
 Only ``ready`` answers 200 on readiness; every other state answers 503, never 200.
 Inference is served while ``ready`` and during the drain delay (``draining``, so requests
 routed before endpoints update still succeed); never while ``loading`` or ``failed``.
-Requests finished while draining are counted as drained; those cut off at the drain
-deadline as dropped; both are logged when the replica stops.
+Requests answered while draining are counted as drained, except those cut off by the drain
+deadline (answered 503 :class:`~modelserve.common.errors.DrainCutOff`, or never answered),
+which are counted as dropped; both are logged when the replica stops.
+
+A thread that cannot be stopped at the drain deadline (a forward pass inside a native
+library) is registered with :func:`abandon_thread`; ``msai serve`` then exits without the
+interpreter's finalisation (:func:`abandoned_threads`).
 """
 
 from __future__ import annotations
@@ -20,9 +25,22 @@ import time
 from modelserve.common.errors import ModelNotReady
 from modelserve.common.metrics import ServerMetrics
 
-__all__ = ["Lifecycle", "State"]
+__all__ = ["Lifecycle", "State", "abandon_thread", "abandoned_threads"]
 
 _log = logging.getLogger("modelserve.lifecycle")
+_abandoned: list[threading.Thread] = []
+
+
+def abandon_thread(thread: threading.Thread) -> None:
+    """Record that ``thread`` was left running at shutdown (process-wide: it is the process
+    that cannot finalise around it)."""
+    _log.warning("thread abandoned at the drain deadline", extra={"thread_name": thread.name})
+    _abandoned.append(thread)
+
+
+def abandoned_threads() -> list[str]:
+    """Names of the abandoned threads still running."""
+    return [t.name for t in _abandoned if t.is_alive()]
 
 
 class State(enum.Enum):

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["Model", "ModelMetadata", "TensorSpec"]
+__all__ = ["Interruptible", "Model", "ModelMetadata", "TensorSpec"]
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -70,4 +70,14 @@ class Model(Protocol[In, Out]):
 
     def to_v2(self, outs: Sequence[Out]) -> list[dict[str, Any]]:
         """OIP ``outputs`` tensors for a list of outputs."""
+        ...
+
+
+@runtime_checkable
+class Interruptible(Protocol):
+    """A model whose running forward pass can be stopped from another thread (the drain
+    deadline does): the pass then raises instead of returning."""
+
+    def interrupt(self) -> bool:
+        """Ask the running pass to stop; False when this model's runtime cannot."""
         ...

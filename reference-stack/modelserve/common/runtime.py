@@ -128,6 +128,10 @@ class Backend(Protocol):
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray: ...
 
+    def interrupt(self) -> bool:
+        """Stop a running :meth:`run` (it raises) and every later one; False: cannot."""
+        ...
+
 
 class OnnxBackend:
     """ONNX Runtime session; feeds only the inputs the graph declares (DistilBERT has no
@@ -142,10 +146,21 @@ class OnnxBackend:
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         self.input_names = [i.name for i in self.session.get_inputs()]
         self._output = self.session.get_outputs()[0].name
+        import onnxruntime as ort
+
+        # The terminate flag, checked between graph nodes, stops a pass from another thread.
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = 4  # "exiting due to terminate flag": expected
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
-        out = self.session.run([self._output], {k: feeds[k] for k in self.input_names})
+        out = self.session.run(
+            [self._output], {k: feeds[k] for k in self.input_names}, self._run_options
+        )
         return np.asarray(out[0])
+
+    def interrupt(self) -> bool:
+        self._run_options.terminate = True
+        return True
 
 
 class TorchBackend:
@@ -175,6 +190,9 @@ class TorchBackend:
                 if k in self.input_names
             }
             return np.asarray(self.module(**args).logits.float().cpu().numpy())
+
+    def interrupt(self) -> bool:
+        return False  # an eager forward pass has no stop flag; the drain abandons it
 
 
 def checkpoint_digest(model_dir: Path) -> str:

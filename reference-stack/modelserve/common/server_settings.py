@@ -48,6 +48,11 @@ class ServerSettings:
     drain_deadline_s: float = env_field(
         20.0, "then finish in-flight work within this long before exiting (s)"
     )
+    interrupt_grace_s: float = env_field(
+        2.0,
+        "at the drain deadline a running forward pass is interrupted and may take this long "
+        "to return; past it the pass is abandoned and the process exits without it (s)",
+    )
     max_body_bytes: int = env_field(8 * 1024 * 1024, "largest request body accepted (bytes)")
     parse_workers: int = env_field(
         0,
@@ -90,6 +95,7 @@ class ServerSettings:
             "MAX_BATCH_MS": self.max_batch_ms,
             "DRAIN_DELAY_S": self.drain_delay_s,
             "DRAIN_DEADLINE_S": self.drain_deadline_s,
+            "INTERRUPT_GRACE_S": self.interrupt_grace_s,
             "FAULT_SLOW_LOAD_S": self.fault_slow_load_s,
             "PARSE_WORKERS": self.parse_workers,
         }.items():

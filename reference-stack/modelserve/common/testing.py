@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from modelserve.common.app import JsonRoute, create_app
-from modelserve.common.errors import BadInput, ModelLoadError, PayloadTooLarge
+from modelserve.common.errors import BadInput, ModelLoadError, ModelServeError, PayloadTooLarge
 from modelserve.common.json_body import check_text
 from modelserve.common.model import ModelMetadata, TensorSpec
 from modelserve.common.server_settings import ServerSettings, load_server_settings
@@ -51,6 +52,9 @@ class FakeSettings:
     item_cost_ms: float = env_field(0.2, "extra cost per item in a forward pass (ms)")
     burn_cpu: bool = env_field(False, "spend the cost busy on the CPU instead of sleeping")
     max_text_chars: int = env_field(1000, "longest accepted text (characters); 413 above")
+    interruptible: bool = env_field(
+        True, "a running forward pass stops when interrupted (as ONNX Runtime's does)"
+    )
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class FakeModel:
         self.name = self.settings.name
         self.loaded = False
         self.batches: list[int] = []  # sizes of the forward passes, for tests
+        self._stop = threading.Event()
 
     def load(self) -> None:
         if self.settings.load_s:
@@ -110,14 +115,24 @@ class FakeModel:
         cost = (s.batch_cost_ms + s.item_cost_ms * len(batch)) / 1000.0
         if s.burn_cpu:
             end = time.perf_counter() + cost
-            while time.perf_counter() < end:
+            while time.perf_counter() < end and not self._stop.is_set():
                 pass
+        elif cost > 0 and s.interruptible:
+            self._stop.wait(cost)
         elif cost > 0:
             time.sleep(cost)
+        if self._stop.is_set():
+            raise ModelServeError("fake: forward pass interrupted")
         self.batches.append(len(batch))
         if any(POISON in t for t in batch):
             raise ValueError("fake: a poison item in the batch")
         return [FakeOutput(t.upper(), len(t)) for t in batch]
+
+    def interrupt(self) -> bool:
+        """Stop the running pass and every later one, unless ``interruptible`` is off."""
+        if self.settings.interruptible:
+            self._stop.set()
+        return self.settings.interruptible
 
     def to_json(self, out: FakeOutput) -> dict[str, Any]:
         return {"upper": out.text, "length": out.length}

@@ -147,6 +147,10 @@ class NerModel:
         self.predict([NerInput("Warm-up sentence from Paris.")])
         self.load_seconds = time.perf_counter() - start
 
+    def interrupt(self) -> bool:
+        """Stop a running forward pass (:class:`~modelserve.common.model.Interruptible`)."""
+        return self._backend.interrupt() if self._backend is not None else False
+
     @property
     def backend(self) -> Backend:
         if self._backend is None:

@@ -115,6 +115,10 @@ class VisionModel:
         self._backend.run({"pixel_values": np.zeros((1, 3, pre.height, pre.width), np.float32)})
         self.load_seconds = time.perf_counter() - start
 
+    def interrupt(self) -> bool:
+        """Stop a running forward pass (:class:`~modelserve.common.model.Interruptible`)."""
+        return self._backend.interrupt() if self._backend is not None else False
+
     @property
     def backend(self) -> Backend:
         if self._backend is None:
