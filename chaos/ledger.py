@@ -12,12 +12,13 @@ to inject, updated to ``injected`` with each :class:`Injection` (its ``undo`` da
 the platform returns, and its file removed once rolled back. The owner's pid and process start
 time are in the entry, so a later process can tell a fault whose harness died (an orphan) from
 one that a live game day holds. :func:`recover_orphans` reverts orphans through the platform
-named in the entry; ``msai`` calls it before every command when ``faults/open`` is not empty.
+named in the entry; ``msai`` calls it before every command, and the pytest plugin at the start
+of every session, when ``faults/open`` is not empty.
 
 The window between the platform's ``inject`` returning and ``injected`` reaching the disk is
 microseconds; a crash inside it leaves a ``pending`` entry, which recovery reverts from the
-plan (the platform reverts by kind and target) and, if the platform cannot, reports as
-abandoned with what to do.
+plan (``undo.from_plan``: every platform reverts by kind and target) and, if the platform
+cannot, reports as abandoned with what to do.
 """
 
 from __future__ import annotations

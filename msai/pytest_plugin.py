@@ -14,16 +14,26 @@ the inconclusive policy: :mod:`msai.pytest_scenarios`); ``--scenario-profile`` (
 ``ci``) picks the profile. Fixtures for Python suites: ``platform`` (the session's stack, up
 once), ``run_scenario`` (run a scenario file or YAML text on it, get the RunResult) and
 ``record`` (a RunRecord in the test's tmp_path).
+
+Faults, as ``msai`` handles them: the session starts by rolling back what a dead run left in
+the chaos ledger (a game day SIGKILLed mid-fault), and SIGTERM / SIGHUP end the session the
+way Ctrl-C does: the game day in progress rolls back its faults (in its ``finally``), then
+pytest stops (no further item runs) and the session's stack goes down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import signal
+import sys
+import threading
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
 
+from chaos.interrupts import Interrupted
 from msai.pytest_scenarios import (
     POOL,
     RUN_OPTIONS,
@@ -64,6 +74,60 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     pool = config.stash.get(POOL, None)
     if pool is not None:
         pool.close()
+    for signum, handler in config.stash.get(_SIGNALS_BEFORE, {}).items():
+        signal.signal(signum, handler)
+
+
+_SIGNALS_BEFORE = pytest.StashKey[dict[int, Any]]()
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_session(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"interrupted by {signal.Signals(signum).name}")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    _recover_faults(config)
+    if threading.current_thread() is threading.main_thread():
+        before: dict[int, Any] = {s: signal.signal(s, _stop_session) for s in _STOP_SIGNALS}
+        config.stash[_SIGNALS_BEFORE] = before
+
+
+def _recover_faults(config: pytest.Config) -> None:
+    """Roll back faults a dead harness left (the chaos ledger), as ``msai`` does before every
+    command: one scandir when there are none; what cannot be reverted is reported, and
+    retried by the next session or command."""
+    from chaos.ledger import has_open_entries
+
+    if not has_open_entries():
+        return
+    from chaos.recovery import recover
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
+        if reporter is not None:
+            reporter.write_line(f"msai: {line}")
+        else:
+            print(f"msai: {line}", file=sys.stderr)
+
+    try:
+        for line in recover().lines():
+            say(line)
+    except Exception as exc:  # recovery must not stop a test session that runs no fault
+        say(f"warning: fault recovery failed: {type(exc).__name__}: {exc}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A game day stopped by SIGTERM/SIGHUP has rolled back and raises Interrupted: the
+    session stops there as for Ctrl-C, rather than reading it as one failed test and going on
+    to inject the next scenario's faults."""
+    try:
+        return (yield)
+    except Interrupted as exc:
+        raise KeyboardInterrupt(str(exc)) from exc
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

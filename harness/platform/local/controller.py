@@ -1146,6 +1146,9 @@ class Controller:
     def revert(self, inj: Injection) -> None:
         """Take a fault back; safe to call twice and for faults that already ended."""
         u = inj.undo
+        if u.get("from_plan"):
+            self._revert_from_plan(inj)
+            return
         if inj.kind == "mesh_fault":
             # Faults on one route stack: taking one back re-applies the newest left, if any.
             with self.lock:
@@ -1218,6 +1221,28 @@ class Controller:
             known = self.injections.pop(inj.id, None)
         if known is not None:
             self.event("fault_rollback", fault_id=inj.id, ok=True)
+
+    def _revert_from_plan(self, inj: Injection) -> None:
+        """A fault the chaos ledger rebuilt from its plan (its harness died before the
+        platform's answer reached the disk): it names kind and targets, not this controller's
+        undo data, so every fault held here of that kind on those targets is taken back with
+        its own. A route is reset even with none held: nothing else may leave it faulted."""
+        targets = {str(t) for t in inj.undo.get("targets") or [inj.target]}
+
+        def hit(i: Injection) -> bool:
+            if i.kind == "partition":
+                return set(i.target.split("<->")) == targets
+            if i.kind == "replica_fault":
+                return i.target.partition("/")[0] in targets
+            return i.target in targets
+
+        with self.lock:
+            held = [i for i in self.injections.values() if i.kind == inj.kind and hit(i)]
+        for i in held:
+            self.revert(i)
+        if inj.kind == "mesh_fault" and not held:
+            for route in sorted(targets & set(self.services)):
+                self.revert(dataclasses.replace(inj, target=route, undo={"route": route}))
 
     def _expire(self) -> None:
         now = time.time()
