@@ -20,6 +20,7 @@ payloads), so changing the mix does not move the arrival times.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,16 +173,20 @@ class Schedule:
 def _poisson_times(shape: LoadShape, rng: np.random.Generator) -> npt.NDArray[np.float64]:
     """Arrival times (s) of a Poisson process with rate ``shape.rate_at`` over its duration."""
     top, end = shape.max_rate(), shape.duration_s
-    if top <= 0 or end <= 0:
+    mean_gap = 1.0 / top if top > 0 else math.inf
+    if not math.isfinite(mean_gap) or end <= 0:  # no rate, or one too small for a float gap
         return np.empty(0, dtype=np.float64)
     chunks: list[npt.NDArray[np.float64]] = []
     t = 0.0
     expect = max(16, int(top * end * 1.1) + 16)
     while t < end:
-        gaps = rng.exponential(1.0 / top, size=expect)
-        times = t + np.cumsum(gaps)
+        gaps = rng.exponential(mean_gap, size=expect)
+        with np.errstate(over="ignore"):  # a vanishing rate's gaps may sum to inf: past the end
+            times = t + np.cumsum(gaps)
         t = float(times[-1])
         chunks.append(times[times < end])
+        if t >= end:
+            break
         expect = max(16, int(top * (end - t) * 1.1) + 16)
     candidates = np.concatenate(chunks)
     # Thinning: keep each candidate with probability rate(t) / top (1 for constant rates).
