@@ -544,16 +544,18 @@ def _faults(run: RunData) -> str:
         rb = {True: "rolled back", False: f"FAILED: {f.rollback_error or ''}", None: _NONE}[
             f.rolled_back
         ]
+        proof = f"{f.proof}: {f.proof_detail}" if f.proof else "not proved"
         rows.append(
             f"<tr><td>{escape(f.fault_id)}</td><td>{escape(f.fault)}</td>"
             f"<td>{_val(f.target)}</td><td>{_val(f.params or None)}</td>"
             f'<td class="num">{f.start:.1f}</td><td class="num">{end}</td>'
-            f'<td class="num">{dur}</td><td>{escape(ok)}</td><td>{escape(rb)}</td></tr>'
+            f'<td class="num">{dur}</td><td>{escape(ok)}</td><td>{escape(rb)}</td>'
+            f"<td>{escape(proof)}</td></tr>"
         )
     return (
         '<table id="faults"><tr><th>id</th><th>fault</th><th>target</th><th>params</th>'
         "<th>start (s)</th><th>end (s)</th><th>duration (s)</th><th>end</th><th>rollback</th>"
-        "</tr>" + "".join(rows) + "</table>"
+        "<th>proof (effect observed)</th></tr>" + "".join(rows) + "</table>"
     )
 
 

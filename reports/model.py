@@ -91,6 +91,9 @@ class FaultWindow:
     error: str | None
     rolled_back: bool | None
     rollback_error: str | None
+    # the effect as the system showed it: observed | not_observed | unobservable, and what
+    proof: str | None = None
+    proof_detail: str | None = None
 
     @property
     def open(self) -> bool:
@@ -288,6 +291,10 @@ def _build(path: Path, events: list[Event], summary: dict[str, Any] | None) -> R
             else:
                 end = old.end if old.end is not None else rel
                 run.faults[i] = replace(old, end=end, rolled_back=ok, rollback_error=err)
+        elif ev.kind == "fault_proof" and str(ev["fault_id"]) in fault_index:
+            i = fault_index[str(ev["fault_id"])]
+            detail = str(ev["detail"])
+            run.faults[i] = replace(run.faults[i], proof=str(ev["status"]), proof_detail=detail)
         elif ev.kind == "replicas":
             run.replicas.append(
                 ReplicaPoint(

@@ -157,3 +157,19 @@ def test_mesh_fault_probe_defers_to_the_record() -> None:
     assert isinstance(fault.probe(plan, FakePlatform(), []), ProbeResult)
     empty = GateContext([])
     assert fault.prove(plan, Window(0, 1), empty).status == "unobservable"  # type: ignore[attr-defined]
+
+
+def test_the_report_shows_each_faults_proof_beside_it(tmp_path, fake) -> None:
+    from reports.html import render_html
+    from reports.model import load_run
+
+    result = day(
+        tmp_path,
+        fake,
+        "[{at: 1s, kind: mesh_abort, target: {route: ner}, percent: 40, duration: 1s}]",
+    )
+    run = load_run(result.run_dir)
+    assert [f.proof for f in run.faults] == ["observed"]
+    page = render_html(run)
+    assert "proof (effect observed)" in page
+    assert "observed: " in page

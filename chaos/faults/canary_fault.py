@@ -72,7 +72,8 @@ def _canary_errors(platform: Platform, service: str, ratio: float, since: float)
     deadline = time.time() + _SCRAPE_WAIT_S
     errors = total = 0.0
     while True:
-        w = f"{max(5, int(time.time() - since) + 5)}s"
+        # only the fault's own seconds: requests before it had no injected errors
+        w = f"{max(2, math.ceil(time.time() - since))}s"
         try:
             total = prometheus_value(platform, f"sum(increase({sel}}}[{w}]))", 5.0) or 0.0
             errors = (
