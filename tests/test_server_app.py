@@ -292,7 +292,10 @@ def test_version_routes(client: TestClient) -> None:
 
 
 def test_parse_pool_gives_the_same_answers_and_errors() -> None:
-    settings = ServerSettings(parse_workers=2, max_body_bytes=4096, drain_delay_s=0)
+    # Every body over 0 bytes is parsed on the pool.
+    settings = ServerSettings(
+        parse_workers=2, inline_parse_bytes=0, max_body_bytes=4096, drain_delay_s=0
+    )
     with TestClient(create_fake_app(settings, FakeSettings(max_text_chars=50))) as c:
         wait_until(lambda: c.get("/v2/health/ready").status_code == 200)
         assert c.post("/v1/echo", json={"texts": ["a", "b"]}).json()["results"][1]["upper"] == "B"

@@ -94,6 +94,9 @@ CASES: list[tuple[str, bytes, dict[str, str]]] = [
     ("bad deadline", b'{"text": "hi"}', {"x-request-deadline-ms": "soon"}),
     ("grpc deadline", b'{"text": "hi"}', {"grpc-timeout": "2S"}),
     ("not json content type", b'{"text": "hi"}', {"content-type": "text/plain"}),
+    # Over INLINE_PARSE_BYTES: decoded on the parse pool, answered from its callback.
+    ("large body, parse pool", json.dumps({"text": "hi", "pad": "x" * 300_000}).encode(), {}),
+    ("large bad body, parse pool", json.dumps({"text": "x" * 300_000}).encode(), {}),
 ]
 
 

@@ -128,7 +128,8 @@ def _drain_under_load(
     kind: str, env: dict[str, str], body: dict, n: int, log: Path, pending: int
 ) -> tuple[int, list[int], float]:
     """Start ``kind``, send ``n`` requests, SIGTERM once ``pending`` items wait; return the
-    exit code, the answers' statuses, and seconds from the signal to the exit."""
+    exit code, the answers' statuses (0: not connected), and seconds from the signal to the
+    exit."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start_replica(kind, port, env, str(log))
@@ -141,7 +142,10 @@ def _drain_under_load(
 
         def call() -> None:
             with httpx.Client(timeout=60) as c:
-                codes.append(c.post(f"{base}{route}", json=body).status_code)
+                try:
+                    codes.append(c.post(f"{base}{route}", json=body).status_code)
+                except httpx.ConnectError:  # sent after the listener closed
+                    codes.append(0)
 
         callers = [threading.Thread(target=call) for _ in range(n)]
         for c in callers:

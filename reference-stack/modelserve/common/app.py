@@ -30,7 +30,7 @@ import random
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -58,8 +58,9 @@ from modelserve.common.json_body import decode_json
 from modelserve.common.lifecycle import Lifecycle, State
 from modelserve.common.logging import flush_logs, log_fast, request_id_var
 from modelserve.common.metrics import ServerMetrics
-from modelserve.common.model import Interruptible, Model, ModelMetadata
-from modelserve.common.oip import parse_infer_request
+from modelserve.common.model import Interruptible, Model, ModelMetadata, TensorSpec
+from modelserve.common.oip import InferRequest, parse_infer_request
+from modelserve.common.parsing import ParseOffLoop, ParsePool, parse_inline
 from modelserve.common.server_settings import ServerSettings
 from modelserve.transport import CLIENT_GONE
 
@@ -212,7 +213,7 @@ class ModelServer:
         # Requests served without ASGI that wait on the batcher (their answer functions).
         self._direct: set[Callable[[Response | None], None]] = set()
         self._parse_pool = (
-            ThreadPoolExecutor(settings.parse_workers, thread_name_prefix="parse")
+            ParsePool(settings.parse_workers, settings.parse_backlog)
             if settings.parse_workers > 0
             else None
         )
@@ -258,7 +259,7 @@ class ModelServer:
         while self._direct:  # the rest are cut off, as uvicorn cancels tasks
             self._direct.pop()(None)
         if self._parse_pool is not None:
-            self._parse_pool.shutdown(wait=False, cancel_futures=True)
+            self._parse_pool.shutdown()
         if self.batcher.cut_off_items or not stopped:
             _log.warning(
                 "items cut off at the drain deadline",
@@ -349,15 +350,9 @@ class ModelServer:
     def serves_json_directly(self) -> bool:
         """Whether :meth:`serve_json_now` may answer the JSON route (:mod:`modelserve.direct`).
 
-        Off with fault hooks (their delays await) and parse workers (parsing awaits a pool):
-        those requests take the ASGI path."""
+        Off with fault hooks (their delays await): those requests take the ASGI path."""
         s = self.settings
-        return (
-            s.direct_http
-            and self.json_route is not None
-            and not s.fault_hooks
-            and self._parse_pool is None
-        )
+        return s.direct_http and self.json_route is not None and not s.fault_hooks
 
     def serve_json_now(
         self, headers: dict[str, str], body: bytes, respond: Callable[[Response], bool]
@@ -402,14 +397,40 @@ class ModelServer:
             _name_item(exc, _item_field(route, single))
             finish(error_response(exc, rid), not isinstance(exc, DrainCutOff))
 
+        def proceed(items: list[Any], one: bool, deadline: float) -> None:
+            nonlocal single
+            single = one
+            self._direct.add(finish)
+            self.batcher.submit_callback(items, max(deadline - time.perf_counter(), 0.0), done)
+
+        def parsed(future: Future[tuple[list[Any], bool]], deadline: float) -> None:
+            """On the loop, once the parse pool has parsed the request."""
+            if finish not in self._direct:  # cut off by the drain meanwhile
+                return
+            self._direct.discard(finish)
+            token = request_id_var.set(rid)
+            try:
+                proceed(*future.result(), deadline)
+            except Exception as exc:
+                self._direct.discard(finish)
+                finish(error_response(exc, rid))
+            finally:
+                request_id_var.reset(token)
+
         token = request_id_var.set(rid)
         try:
-            budget = self._admit(headers)
+            deadline = t0 + self._admit(headers)
             self.lifecycle.check_serving()
-            items, single = self._json_items(self.decode_json(body), route)
-            left = t0 + budget - time.perf_counter()
-            self._direct.add(finish)
-            self.batcher.submit_callback(items, max(left, 0.0), done)
+            try:
+                items, one = self.parse_now(len(body), self._json_work, body, route)
+            except ParseOffLoop:
+                assert self._parse_pool is not None  # only signalled with a pool
+                future = self._parse_pool.submit(self._json_work, body, route)
+                self._direct.add(finish)  # the drain answers it while it parses
+                loop = asyncio.get_running_loop()
+                future.add_done_callback(lambda f: _call_soon(loop, parsed, f, deadline))
+            else:
+                proceed(items, one, deadline)
         except Exception as exc:
             self._direct.discard(finish)
             finish(error_response(exc, rid))
@@ -500,9 +521,8 @@ class ModelServer:
         self.check_model(request.path_params["model"], request.path_params.get("version"))
         self.lifecycle.check_serving()
         meta = self.metadata()
-        body = await self.read_json(request)
-        req = parse_infer_request(body, meta.inputs)
-        items = await self.off_loop(self.model.parse_v2, req.inputs)
+        raw = await self.read_body(request)
+        req, items = await self.parse(len(raw), self._v2_work, raw, meta.inputs)
         self.check_count(len(items), "inputs")
         outs = await self.infer_items(items, request, lambda i: f"inputs[0].data[{i}]")
         outputs = self.model.to_v2(outs)
@@ -531,8 +551,8 @@ class ModelServer:
         if route.multipart and ctype.startswith("multipart/form-data"):
             items, single = await self._multipart_items(request, route)
         else:
-            body = await self.read_json(request)
-            items, single = await self.off_loop(self._json_items, body, route)
+            raw = await self.read_body(request)
+            items, single = await self.parse(len(raw), self._json_work, raw, route)
         outs = await self.infer_items(items, request, _item_field(route, single))
         return self._json_response(outs, single)
 
@@ -540,6 +560,13 @@ class ModelServer:
         if single:
             return json_response(self.model.to_json(outs[0]))
         return json_response({"results": [self.model.to_json(o) for o in outs]})
+
+    def _json_work(self, raw: bytes, route: JsonRoute) -> tuple[list[Any], bool]:
+        return self._json_items(decode_json(raw), route)
+
+    def _v2_work(self, raw: bytes, specs: Sequence[TensorSpec]) -> tuple[InferRequest, list[Any]]:
+        req = parse_infer_request(decode_json(raw), specs)
+        return req, self.model.parse_v2(req.inputs)
 
     def _json_items(self, body: Any, route: JsonRoute) -> tuple[list[Any], bool]:
         if not isinstance(body, dict):
@@ -589,7 +616,8 @@ class ModelServer:
             for i, (key, upload) in enumerate(files):
                 field = key if len(files) == 1 else f"{key}[{i}]"
                 parts.append((await upload.read(), field))
-            return await self.off_loop(self._parse_parts, parts), len(files) == 1
+            size = sum(len(data) for data, _ in parts)
+            return await self.parse(size, self._parse_parts, parts), len(files) == 1
         finally:
             await form.close()
 
@@ -600,12 +628,24 @@ class ModelServer:
         # Models without a bytes parser take base64 text, as in JSON.
         return [self.model.parse_json(base64.b64encode(d).decode(), f) for d, f in parts]
 
-    async def off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """Run a parser inline (default), or on the parse pool when ``PARSE_WORKERS`` > 0:
-        image decoding releases the GIL, so many cores parse while the loop keeps serving."""
+    def parse_now(self, size: int, fn: Callable[..., _T], *args: Any) -> _T:
+        """``fn(*args)`` (a request of ``size`` bytes) on the event loop, or
+        :class:`ParseOffLoop` when it is too costly for the loop (:mod:`~.parsing`)."""
         if self._parse_pool is None:
             return fn(*args)
-        return await asyncio.get_running_loop().run_in_executor(self._parse_pool, fn, *args)
+        if size > self.settings.inline_parse_bytes:
+            raise ParseOffLoop
+        return parse_inline(self.settings.inline_parse_pixels, fn, *args)
+
+    async def parse(self, size: int, fn: Callable[..., _T], *args: Any) -> _T:
+        """:meth:`parse_now`, or on the parse pool when the loop may not: image decoding
+        releases the GIL, so the loop keeps serving (liveness included) meanwhile."""
+        try:
+            return self.parse_now(size, fn, *args)
+        except ParseOffLoop:
+            pass
+        assert self._parse_pool is not None  # only signalled with a pool
+        return await asyncio.wrap_future(self._parse_pool.submit(fn, *args))
 
     # -- health and metadata ---------------------------------------------------------------
     async def live(self, request: Request) -> Response:
@@ -674,6 +714,11 @@ class ModelServer:
             return json_response(self.faults.describe())
         except ModelServeError as exc:
             return error_response(exc)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop: the replica has stopped
+        loop.call_soon_threadsafe(fn, *args)
 
 
 def _crash() -> None:

@@ -55,9 +55,20 @@ class ServerSettings:
     )
     max_body_bytes: int = env_field(8 * 1024 * 1024, "largest request body accepted (bytes)")
     parse_workers: int = env_field(
-        0,
-        "threads that parse inputs (image decoding) off the event loop; 0: on the loop. "
-        "Worth it with many cores (GPU nodes), not on one or two",
+        1,
+        "threads that parse costly requests (INLINE_PARSE_*) off the event loop; "
+        "0: every request on the loop",
+    )
+    parse_backlog: int = env_field(
+        16, "requests that may wait for a parse thread; more are refused 429 (requests)"
+    )
+    inline_parse_pixels: int = env_field(
+        256 * 256,
+        "a request whose images hold more pixels in all is decoded on a parse thread, not the "
+        "event loop (pixels); 0 with INLINE_PARSE_BYTES 0: every request on the parse threads",
+    )
+    inline_parse_bytes: int = env_field(
+        256 * 1024, "a larger body is decoded (JSON, base64) on a parse thread (bytes)"
     )
     stall_after_s: float = env_field(
         30.0, "liveness fails when one forward pass has run longer than this (s)"
@@ -98,6 +109,9 @@ class ServerSettings:
             "INTERRUPT_GRACE_S": self.interrupt_grace_s,
             "FAULT_SLOW_LOAD_S": self.fault_slow_load_s,
             "PARSE_WORKERS": self.parse_workers,
+            "PARSE_BACKLOG": self.parse_backlog,
+            "INLINE_PARSE_PIXELS": self.inline_parse_pixels,
+            "INLINE_PARSE_BYTES": self.inline_parse_bytes,
         }.items():
             if value < 0:
                 raise ConfigError(f"{name} must be >= 0, got {value}", field=name)

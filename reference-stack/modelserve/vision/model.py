@@ -186,6 +186,7 @@ class VisionModel:
             field,
             max_bytes=self.settings.max_image_bytes,
             max_pixels=self.settings.max_image_pixels,
+            request_pixels=self.settings.max_request_pixels,
         )
         return VisionInput(self.preprocess(img), k)
 

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from modelserve.common.errors import BadInput, PayloadTooLarge
+from modelserve.common.parsing import charge_pixels
 
 try:  # libspng: an optional speed-up for small PNGs; Pillow decodes everything without it
     import pyspng
@@ -53,7 +54,7 @@ def _undecodable(field: str) -> BadInput:
     return BadInput(f"not a decodable image ({'/'.join(IMAGE_FORMATS)} accepted)", field=field)
 
 
-def _fast_png(data: bytes, field: str, max_pixels: int) -> Image.Image | None:
+def _fast_png(data: bytes, field: str, max_pixels: int, request_pixels: int) -> Image.Image | None:
     """The image, when libspng can decode it to what Pillow would give; else None.
 
     As pyspng sets libspng up, chunk CRCs are not checked (Pillow checks them); zlib's own
@@ -67,6 +68,7 @@ def _fast_png(data: bytes, field: str, max_pixels: int) -> Image.Image | None:
     mode = _FAST_PNG_MODES.get(colour)
     if mode is None or depth != 8 or width * height > min(max_pixels, FAST_PNG_MAX_PIXELS):
         return None  # palette, alpha, 16-bit, or large: Pillow's path, with its checks
+    charge_pixels(width * height, field, request_pixels)
     try:
         pixels = pyspng.load(data)
     except Exception as exc:  # libspng reports every malformed file as a RuntimeError
@@ -76,13 +78,19 @@ def _fast_png(data: bytes, field: str, max_pixels: int) -> Image.Image | None:
     return Image.frombuffer(mode, (width, height), pixels, "raw", mode, 0, 1)
 
 
-def decode_image(data: bytes, field: str, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Decode PNG/JPEG bytes fully; BadInput (naming ``field``) for anything else."""
+def decode_image(
+    data: bytes, field: str, *, max_bytes: int, max_pixels: int, request_pixels: int = 2**62
+) -> Image.Image:
+    """Decode PNG/JPEG bytes fully; BadInput (naming ``field``) for anything else.
+
+    The pixels are charged (:func:`~modelserve.common.parsing.charge_pixels`) once the header
+    is read, before they are decoded: past the event loop's budget the server decodes the
+    request on its parse pool; past ``request_pixels`` for the request, 413."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"image is {len(data)} bytes; limit is {max_bytes}", field=field)
     if not data:
         raise BadInput("image is empty", field=field)
-    fast = _fast_png(data, field, max_pixels)  # libspng refuses a 0-pixel IHDR
+    fast = _fast_png(data, field, max_pixels, request_pixels)  # libspng refuses 0 pixels
     if fast is not None:
         return fast
     try:
@@ -92,6 +100,7 @@ def decode_image(data: bytes, field: str, *, max_bytes: int, max_pixels: int) ->
             raise PayloadTooLarge(
                 f"image is {width}x{height} pixels; limit is {max_pixels} pixels", field=field
             )
+        charge_pixels(width * height, field, request_pixels)
         img.load()  # decode now: truncated files fail here, not in the batch
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise PayloadTooLarge(f"image too large to decode: {exc}", field=field) from exc

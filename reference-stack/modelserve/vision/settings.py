@@ -26,6 +26,10 @@ class VisionSettings:
     max_image_pixels: int = env_field(
         4096 * 4096, "largest decoded image (width x height pixels); 413 above"
     )
+    max_request_pixels: int = env_field(
+        4096 * 4096,
+        "most pixels one request's images may hold in all (width x height, summed); 413 above",
+    )
     top_k: int = env_field(5, "labels returned when the request names no top_k")
     max_top_k: int = env_field(20, "largest top_k a request may ask for (400 above)")
 
@@ -38,6 +42,7 @@ class VisionSettings:
         for var, value in (
             ("MAX_IMAGE_BYTES", self.max_image_bytes),
             ("MAX_IMAGE_PIXELS", self.max_image_pixels),
+            ("MAX_REQUEST_PIXELS", self.max_request_pixels),
             ("TOP_K", self.top_k),
             ("MAX_TOP_K", self.max_top_k),
         ):
