@@ -44,6 +44,7 @@ __all__ = [
     "ProofStatus",
     "RecordProof",
     "finished",
+    "holding",
     "match_nodes",
     "param_duration",
     "prove_moved",
@@ -145,6 +146,16 @@ def param_duration(entry: FaultEntry, key: str, default: float | None = None) ->
         return parse_duration(entry.params[key], what=key)
     except ValueError as exc:
         raise ConfigError(str(exc), field=f"faults[{entry.index}].{key}") from exc
+
+
+def holding(entry: FaultEntry, platform: Platform, nodes: list[Node]) -> list[Node]:
+    """``nodes`` narrowed to those running a ready replica of ``target.holding`` (a service):
+    how a scenario states that the node it breaks holds what its gates judge."""
+    service = entry.target.get("holding")
+    if service is None:
+        return nodes
+    on = {r.node for r in platform.replicas(str(service)) if r.ready}
+    return [n for n in nodes if n.name in on]
 
 
 def match_nodes(entry: FaultEntry, nodes: list[Node]) -> list[Node]:

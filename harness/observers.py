@@ -6,6 +6,8 @@
                         ``/api/v1/alerts`` and, when the platform records what Alertmanager
                         delivered to its webhook receiver (``received_alerts()``), from there
     QueryObserver       ``measurement`` events for the scenario's ``observe.prometheus`` queries
+                        (``delta: true``: the change since the run's first value, so a
+                        counter of a stack that ran earlier scenarios counts this run only)
     MonitoringObserver  ``promql_plan`` (every rule and panel expression, once) and ``promql``
                         when one of its queries first returns data (``observe.monitoring``)
     ProbeObserver       steady-state probes during the run (``note`` events on change)
@@ -198,18 +200,23 @@ class QueryObserver:
         self, platform: Platform, record: RunRecord, queries: Sequence[dict[str, Any]]
     ) -> None:
         self.platform, self.record, self.queries = platform, record, list(queries)
+        self._first: dict[str, float] = {}
 
     def poll(self) -> None:
         for q in self.queries:
             value = prometheus_value(self.platform, str(q["query"]), timeout_s=3.0)
-            if value is not None:
-                self.record.emit(
-                    "measurement",
-                    name=str(q["name"]),
-                    value=value,
-                    unit=str(q.get("unit", "")),
-                    query=q["query"],
-                )
+            if value is None:
+                continue
+            name = str(q["name"])
+            if q.get("delta"):
+                value -= self._first.setdefault(name, value)
+            self.record.emit(
+                "measurement",
+                name=name,
+                value=value,
+                unit=str(q.get("unit", "")),
+                query=q["query"],
+            )
 
 
 class MonitoringObserver:

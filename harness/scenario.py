@@ -85,6 +85,7 @@ _target: dict[str, Any] = {
         "service": _name,
         "node": _name,
         "node_label": {"type": "string", "minLength": 1},
+        "holding": _name,
         "route": _name,
         "dependency": {"enum": ["redis", "postgresql"]},
         "between": {"type": "array", "items": _name, "minItems": 2, "maxItems": 2},
@@ -110,7 +111,17 @@ _FAULTS: dict[str, tuple[list[str], dict[str, Any], list[str]]] = {
     ),
     "dependency_outage": (["dependency"], {"mode": {"enum": ["stop", "freeze", "cutoff"]}}, []),
     "partition": (["between"], {}, []),
-    "backup_drill": (["store"], {"items": {"type": "integer", "minimum": 2}}, []),
+    "backup_drill": (
+        ["store"],
+        {
+            "items": {"type": "integer", "minimum": 2},
+            "write_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 500},
+            "backup_every": _duration_schema,
+            "window": _duration_schema,
+            "seed": {"type": "integer"},
+        },
+        [],
+    ),
     "canary_fault": (
         ["service"],
         {
@@ -241,6 +252,10 @@ _document_properties: dict[str, Any] = {
                         "name": _name,
                         "query": {"type": "string", "minLength": 1},
                         "unit": {"type": "string"},
+                        "delta": {
+                            "type": "boolean",
+                            "description": "record the change since the run's first value",
+                        },
                     },
                 },
             },

@@ -30,6 +30,9 @@ class FakeStore:
     def put(self, items: dict[str, str]) -> None:
         self.p.write_data(self.store, {**self._items(), **items})  # type: ignore[arg-type]
 
+    def items(self) -> dict[str, str]:
+        return self._items()
+
     def checksum(self) -> str:
         return repr(sorted(self._items().items()))
 
@@ -42,9 +45,9 @@ class FakeStore:
 
 
 def _entry(store: str = "redis", **params: Any) -> FaultEntry:
-    return FaultEntry(
-        index=0, at_s=0.0, kind="backup_drill", target={"store": store}, params=params
-    )
+    # a short schedule: 0.3 s between backups, 1.2 s of writes at 50 items/s
+    fast = {"write_rate": 50, "backup_every": "0.3s", "window": "1.2s", **params}
+    return FaultEntry(index=0, at_s=0.0, kind="backup_drill", target={"store": store}, params=fast)
 
 
 @pytest.fixture
@@ -75,9 +78,12 @@ def test_drill_restores_the_backed_up_state_and_measures(
     plan = drill.validate(_entry(store, items=10), platform)
     injections = drill.inject(plan, platform)
     ops = [name for name, _ in platform.calls if name in ("backup", "restore")]
-    assert ops == ["backup", "restore"]
+    assert ops[-1] == "restore"
+    assert ops.count("backup") >= 3  # on the schedule: every 0.3 s of a 1.2 s window
     p = injections[0].params
-    assert p["rpo_s"] >= 0
+    assert p["written"] > 10
+    # on schedule, what is lost is at most one interval of writes plus one backup's duration
+    assert 0 <= p["rpo_s"] <= 0.3 + p["backup_s"] + 0.1
     assert p["rto_s"] >= 0
     assert p["backup_id"].startswith(store)
     assert injections[0].undo == {}
@@ -103,7 +109,7 @@ def test_a_restore_that_brings_back_the_wrong_state_fails(platform: FakePlatform
         platform.write_data(store, {"k00000": "corrupt"})
 
     platform.restore = bad_restore  # type: ignore[method-assign]
-    with pytest.raises(FaultError, match="neither state"):
+    with pytest.raises(FaultError, match="not the first"):
         drill.inject(drill.validate(_entry(), platform), platform)
     assert platform.read_data("redis") == {}
 
@@ -149,3 +155,51 @@ def test_scheduler_emits_measurements_and_closes_the_ledger(
     events = [e for e in read_events(tmp_path / "run") if e.kind == "measurement"]
     assert {e["name"] for e in events} == {"rpo_s", "rto_s", "backup_s"}
     assert ledger.entries() == []  # nothing left open
+
+
+def test_a_broken_schedule_fails_the_rpo_gate(platform: FakePlatform, tmp_path: Any) -> None:
+    """Backups that fail after the first: the restore goes back to the first one, the loss
+    costs most of the window, and the RPO gate held against the schedule fails."""
+    from harness.gates import GateContext, evaluate_gates, gates_from_specs
+
+    real_backup = platform.backup
+    taken: list[str] = []
+
+    def failing_after_first(store: Any) -> str:
+        if taken:
+            raise FaultError("backup target full")
+        taken.append(real_backup(store))
+        return taken[-1]
+
+    platform.backup = failing_after_first  # type: ignore[method-assign]
+    drill = _drill()
+    plan = drill.validate(_entry(window="1.5s"), platform)
+    injections = drill.inject(plan, platform)
+    p = injections[0].params
+    assert p["backup_id"] == taken[0]
+    assert p["good_backups"] == 1
+    assert p["backups"] >= 3
+    result = drill.probe(plan, platform, injections)
+    record = RunRecord(tmp_path / "run")
+    for m in result.measurements:
+        record.emit("measurement", **m)
+    record.close("pass")
+    gate = gates_from_specs([{"gate": "measurement", "name": "rpo_s", "max": 0.5}])
+    [verdict] = evaluate_gates(gate, GateContext.from_record(tmp_path / "run"))
+    assert verdict.verdict == "fail", verdict
+    assert p["rpo_s"] > 0.5
+
+
+def test_the_same_gate_passes_on_schedule(platform: FakePlatform, tmp_path: Any) -> None:
+    drill = _drill()
+    plan = drill.validate(_entry(window="1.5s"), platform)
+    result = drill.probe(plan, platform, drill.inject(plan, platform))
+    record = RunRecord(tmp_path / "run")
+    for m in result.measurements:
+        record.emit("measurement", **m)
+    record.close("pass")
+    from harness.gates import GateContext, evaluate_gates, gates_from_specs
+
+    gate = gates_from_specs([{"gate": "measurement", "name": "rpo_s", "max": 0.5}])
+    [verdict] = evaluate_gates(gate, GateContext.from_record(tmp_path / "run"))
+    assert verdict.verdict == "pass", verdict

@@ -129,3 +129,24 @@ def test_world_file_lets_another_instance_revert(tmp_path: Path) -> None:
     inj = a.mesh_fault("ner", abort_status=503, percent=100)
     FakePlatform().revert(inj)  # a fresh process knows nothing but the injection
     assert FakePlatform(world).active_injections() == []
+
+
+def test_spot_holding_picks_a_node_with_the_service_or_refuses_naming_it(
+    fake: FakePlatform,
+) -> None:
+    fault = get_fault("spot_interruption")
+    on = {r.node for r in fake.replicas("ner") if r.ready}
+    spot = [n.name for n in fake.nodes() if "spot" in n.labels.values()]
+    target = {"node_label": "spot", "holding": "ner"}
+    if set(spot) & on:
+        plan = fault.validate(entry("spot_interruption", target), fake)
+        assert plan.targets[0] in on
+        assert "ner" in plan.affects
+    else:
+        with pytest.raises(ConfigError, match="holds a ready ner replica") as exc:
+            fault.validate(entry("spot_interruption", target), fake)
+        assert exc.value.field == "faults[0].target.holding"
+    with pytest.raises(ConfigError, match="holds a ready vision-x replica"):
+        fault.validate(
+            entry("spot_interruption", {"node_label": "spot", "holding": "vision-x"}), fake
+        )

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from chaos.base import FaultPlan, ProbeResult, match_nodes, prove_moved, revert_injection
+from chaos.base import (
+    FaultPlan,
+    ProbeResult,
+    holding,
+    match_nodes,
+    prove_moved,
+    revert_injection,
+)
 from chaos.settings import chaos_settings
 from harness.errors import ConfigError
 from harness.platform.base import Injection, Platform
@@ -26,7 +33,7 @@ class Drain:
         if platform is None:
             sel = entry.target.get("node") or f"label {entry.target.get('node_label')}"
             return FaultPlan(entry, self.kind, [], {}, f"drain node(s) {sel} (resolved at run)")
-        nodes = match_nodes(entry, platform.nodes())
+        nodes = holding(entry, platform, match_nodes(entry, platform.nodes()))
         if not nodes:
             have = [n.name for n in platform.nodes()]
             raise ConfigError(f"no node matches {entry.target} (nodes: {have})", field=where)

@@ -6,7 +6,9 @@ Proof, from the platform: the node is cordoned and every service that had ready 
 is served by as many ready replicas on other nodes before the notice ends.
 
 ``target.node_label: spot`` picks the first matching node (AWS interrupts one instance at a
-time); ``target.node`` may name one or a glob.
+time); ``target.node`` may name one or a glob; ``target.holding: SERVICE`` keeps only nodes
+that run a ready replica of SERVICE, so the interruption displaces what the gates judge (no
+such node: the plan is refused, naming where SERVICE runs).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import ClassVar
 from chaos.base import (
     FaultPlan,
     ProbeResult,
+    holding,
     match_nodes,
     param_duration,
     prove_moved,
@@ -50,6 +53,16 @@ class SpotInterruption:
         if not nodes:
             have = [n.name for n in platform.nodes()]
             raise ConfigError(f"no schedulable node matches {entry.target} ({have})", field=where)
+        held = holding(entry, platform, nodes)
+        if not held:
+            service = entry.target["holding"]
+            on = sorted({r.node for r in platform.replicas(str(service)) if r.ready})
+            raise ConfigError(
+                f"no node matching {entry.target} holds a ready {service} replica "
+                f"({service} runs on {on}): the fault would not touch what the gates judge",
+                field=f"{where}.holding",
+            )
+        nodes = held
         node = nodes[0].name
         affects: dict[str, tuple[int, int]] = {}
         for service in platform.services():
