@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "down": ("harness.platform.local.cli", "down", "Stop the local stack and crash leftovers."),
     "bench": ("msai.bench", "bench", "Benchmarks that print figures and ratios."),
     "load": ("loadtests.cli", "load", "Run an open-loop load by hand; search the max rate."),
+    "cluster": ("harness.cluster.cli", "cluster", "A real Kubernetes cluster here: up, down."),
     "kind": ("harness.platform.kubernetes.cli", "kind", "A kind cluster with the chart: up, down."),
     "eks": ("harness.platform.kubernetes.cli", "eks", "Check the EKS target against allow-lists."),
     "export": ("harness.platform.kubernetes.cli", "export", "A scenario as LitmusChaos manifests."),
