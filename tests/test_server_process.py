@@ -128,8 +128,8 @@ def _drain_under_load(
     kind: str, env: dict[str, str], body: dict, n: int, log: Path, pending: int
 ) -> tuple[int, list[int], float]:
     """Start ``kind``, send ``n`` requests, SIGTERM once ``pending`` items wait; return the
-    exit code, the answers' statuses (0: not connected), and seconds from the signal to the
-    exit."""
+    exit code, the answers' statuses (0: not connected; 503: cut off by the drain deadline,
+    1503: another 503), and seconds from the signal to the exit."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start_replica(kind, port, env, str(log))
@@ -143,9 +143,13 @@ def _drain_under_load(
         def call() -> None:
             with httpx.Client(timeout=60) as c:
                 try:
-                    codes.append(c.post(f"{base}{route}", json=body).status_code)
-                except httpx.ConnectError:  # sent after the listener closed
+                    r = c.post(f"{base}{route}", json=body)
+                except httpx.TransportError:  # sent after the listener closed
                     codes.append(0)
+                    return
+                # A drain cut-off as 503, any other 503 (a refusal while stopping) as 1503.
+                cut = r.status_code == 503 and r.json().get("type") == "DrainCutOff"
+                codes.append(r.status_code if cut or r.status_code != 503 else 1503)
 
         callers = [threading.Thread(target=call) for _ in range(n)]
         for c in callers:
