@@ -25,7 +25,7 @@ from modelserve.common.app import ModelServer
 from modelserve.common.server_settings import ServerSettings
 from modelserve.common.testing import POISON, FakeSettings, create_fake_app, http_ready, wait_until
 from modelserve.direct import DirectHttpProtocol, direct_protocol
-from modelserve.transport import NoDelayHttpProtocol
+from modelserve.limits import LimitedHttpProtocol
 
 from harness.ports import free_port
 
@@ -349,10 +349,13 @@ def test_drain_answers_waiting_requests_and_closes_their_connections() -> None:
 
 def test_protocol_choice() -> None:
     plain = create_fake_app(ServerSettings(direct_http=False), FakeSettings()).state.server
-    assert direct_protocol(plain) is NoDelayHttpProtocol
+    chosen = direct_protocol(plain)
+    assert issubclass(chosen, LimitedHttpProtocol)
+    assert not issubclass(chosen, DirectHttpProtocol)
+    assert chosen.limits == plain.http_limits
     hooks = ServerSettings(fault_hooks=True, admin_token="t")
-    assert (
-        direct_protocol(create_fake_app(hooks, FakeSettings()).state.server) is NoDelayHttpProtocol
+    assert not issubclass(
+        direct_protocol(create_fake_app(hooks, FakeSettings()).state.server), DirectHttpProtocol
     )
     on = create_fake_app(ServerSettings(), FakeSettings()).state.server
     bound = direct_protocol(on)

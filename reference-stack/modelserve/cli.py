@@ -46,15 +46,21 @@ def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 8080) -> An
     import uvicorn
 
     from modelserve.direct import direct_protocol
-    from modelserve.transport import NoDelayHttpProtocol
+    from modelserve.limits import HttpLimits, limited_protocol
 
     settings = app.state.settings
     model_server = getattr(app.state, "server", None)
+    if model_server is not None:
+        protocol, limits = direct_protocol(model_server), model_server.http_limits
+    else:
+        limits = HttpLimits()
+        protocol = limited_protocol(limits)
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=direct_protocol(model_server) if model_server is not None else NoDelayHttpProtocol,
+        http=protocol,
+        timeout_keep_alive=limits.idle_timeout_s,  # uvicorn passes it to call_later: a float works
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         lifespan="on",
         access_log=False,  # the app logs one JSON line per request itself

@@ -33,7 +33,8 @@ from starlette.responses import Response
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE
 
 from modelserve.common.app import ModelServer, headers_dict
-from modelserve.transport import NoDelayHttpProtocol
+from modelserve.common.errors import ClientGone, RequestTimeout
+from modelserve.limits import LimitedHttpProtocol, limited_protocol
 
 __all__ = ["DirectHttpProtocol", "direct_protocol"]
 
@@ -61,8 +62,8 @@ class _DirectCycle:
         self.message_event = _NO_EVENT
 
 
-class DirectHttpProtocol(NoDelayHttpProtocol):
-    """:class:`NoDelayHttpProtocol` that answers the JSON route itself; bind a server with
+class DirectHttpProtocol(LimitedHttpProtocol):
+    """:class:`LimitedHttpProtocol` that answers the JSON route itself; bind a server with
     :func:`direct_protocol`."""
 
     model_server: ModelServer
@@ -117,6 +118,7 @@ class DirectHttpProtocol(NoDelayHttpProtocol):
             super().on_message_complete()
             return
         self._direct = None
+        self._end_read()
         self.model_server.serve_json_now(
             headers_dict(self.headers), bytes(direct.body), functools.partial(self._respond, direct)
         )
@@ -125,8 +127,15 @@ class DirectHttpProtocol(NoDelayHttpProtocol):
         direct = self._direct
         if direct is not None and self._current() is direct:  # gone before its body was in
             self._direct = None
-            self.model_server.client_gone_early(self._path.decode("ascii"))
+            self.model_server.count_unread(self._path.decode("ascii"), ClientGone.status)
         super().connection_lost(exc)
+
+    def _read_timed_out(self) -> None:
+        direct = self._direct
+        if direct is not None and self._current() is direct and not self.transport.is_closing():
+            self._direct = None  # a timeout, not a client that left
+            self.model_server.count_unread(self._path.decode("ascii"), RequestTimeout.status)
+        super()._read_timed_out()
 
     def _respond(self, cycle: _DirectCycle, response: Response) -> bool:
         """Write ``response`` as uvicorn's ``send`` would, then go on as after any response;
@@ -152,14 +161,17 @@ class DirectHttpProtocol(NoDelayHttpProtocol):
         return True
 
 
-def direct_protocol(server: ModelServer) -> type[NoDelayHttpProtocol]:
-    """The HTTP protocol class for ``server``: :class:`DirectHttpProtocol` bound to it, or
-    plain :class:`NoDelayHttpProtocol` when it does not serve its JSON route directly."""
+def direct_protocol(server: ModelServer) -> type[LimitedHttpProtocol]:
+    """The HTTP protocol class for ``server``, with its limits: :class:`DirectHttpProtocol`
+    bound to it, or :class:`LimitedHttpProtocol` when it does not serve its JSON route
+    directly."""
+    limits = server.http_limits
     if not server.serves_json_directly or server.json_route is None:
-        return NoDelayHttpProtocol
-    attrs = {
-        "model_server": server,
-        "_path": server.json_route.path.encode("ascii"),
-        "_max_body": server.settings.max_body_bytes,
-    }
-    return type("BoundDirectHttpProtocol", (DirectHttpProtocol,), attrs)
+        return limited_protocol(limits)
+    return limited_protocol(
+        limits,
+        DirectHttpProtocol,
+        model_server=server,
+        _path=server.json_route.path.encode("ascii"),
+        _max_body=server.settings.max_body_bytes,
+    )

@@ -51,6 +51,7 @@ from modelserve.common.errors import (
     ModelNotReady,
     ModelServeError,
     PayloadTooLarge,
+    RequestTimeout,
 )
 from modelserve.common.faults import Faults
 from modelserve.common.http import error_response, json_response
@@ -62,6 +63,7 @@ from modelserve.common.model import Interruptible, Model, ModelMetadata, TensorS
 from modelserve.common.oip import InferRequest, parse_infer_request
 from modelserve.common.parsing import ParseOffLoop, ParsePool, parse_inline
 from modelserve.common.server_settings import ServerSettings
+from modelserve.limits import TIMED_OUT, HttpLimits
 from modelserve.transport import CLIENT_GONE
 
 __all__ = [
@@ -296,7 +298,7 @@ class ModelServer:
                 response = _cut_off_response(rid)
             status = self._stamp(response, rid).status_code
             gone = request.scope.get(CLIENT_GONE)  # set by the HTTP protocol
-            if gone is not None and gone():
+            if gone is not None and gone() and TIMED_OUT not in request.scope:
                 status = ClientGone.status  # nothing reaches the client: not a 200 or a 5xx
             return response
         finally:
@@ -437,11 +439,24 @@ class ModelServer:
         finally:
             request_id_var.reset(token)
 
-    def client_gone_early(self, path: str) -> None:
-        """Count a JSON-route request whose client left before its body arrived (direct
-        path: nothing else of it ran). The ASGI path counts the same from ``read_body``."""
+    def count_unread(self, path: str, status: int) -> None:
+        """Count a JSON-route request whose body never arrived (direct path: nothing else of
+        it ran): 499, its client left; 408, the read timed out. The ASGI path counts the
+        same from ``read_body``."""
         self.lifecycle.enter()
-        self._account("json", path, None, ClientGone.status, True)
+        self._account("json", path, None, status, True)
+
+    @property
+    def http_limits(self) -> HttpLimits:
+        s = self.settings
+        return HttpLimits(
+            max_connections=s.max_connections,
+            max_url_bytes=s.max_url_bytes,
+            max_header_bytes=s.max_header_bytes,
+            max_headers=s.max_headers,
+            read_timeout_s=s.read_timeout_s,
+            idle_timeout_s=s.keep_alive_s,
+        )
 
     def _body_limit(self, request: Request) -> int:
         """``MAX_BODY_BYTES``, after refusing (413) a body whose declared length is over it."""
@@ -462,6 +477,11 @@ class ModelServer:
                     raise PayloadTooLarge(f"body is over the limit of {limit} bytes", field="body")
                 chunks.append(chunk)
         except ClientDisconnect:
+            if request.scope.get(TIMED_OUT):
+                raise RequestTimeout(
+                    f"body not received within {self.settings.read_timeout_s:g} s",
+                    field="body",
+                ) from None
             raise ClientGone(
                 f"client closed the connection after {size} bytes of its body", field="body"
             ) from None

@@ -8,6 +8,7 @@
     ├── ModelNotFound               404  unknown model name
     ├── ModelNotReady               503  loading or draining; retryable
     ├── ClientGone                  499  the client closed its connection first (never sent)
+    ├── RequestTimeout              408  the body did not arrive within READ_TIMEOUT_S
     └── Overloaded                  429/503  shed by the batcher; carries ``retry_after_s``
         └── DrainCutOff             503  queued or running when the drain deadline passed
 
@@ -29,6 +30,7 @@ __all__ = [
     "ModelServeError",
     "Overloaded",
     "PayloadTooLarge",
+    "RequestTimeout",
 ]
 
 
@@ -87,6 +89,12 @@ class ClientGone(ModelServeError):
     """
 
     status = 499
+
+
+class RequestTimeout(ModelServeError):
+    """The request's body did not arrive within the read timeout; the connection is closed."""
+
+    status = 408
 
 
 class Overloaded(ModelServeError):

@@ -21,7 +21,7 @@ from prometheus_client import (
 __all__ = ["CODES", "FAULT_KINDS", "ROUTES", "SHED_REASONS", "ServerMetrics"]
 
 ROUTES = ("v2", "json")
-CODES = ("200", "400", "404", "413", "429", "499", "500", "503")
+CODES = ("200", "400", "404", "408", "413", "429", "499", "500", "503")
 SHED_REASONS = ("queue_full", "deadline", "draining")
 FAULT_KINDS = ("latency", "error", "hang", "crash", "slow_load")
 

@@ -73,6 +73,20 @@ class ServerSettings:
     stall_after_s: float = env_field(
         30.0, "liveness fails when one forward pass has run longer than this (s)"
     )
+    max_connections: int = env_field(
+        2048, "open connections; one more is answered 503 with Retry-After and closed"
+    )
+    max_url_bytes: int = env_field(8 * 1024, "longest request line target (bytes); 414 above")
+    max_header_bytes: int = env_field(
+        64 * 1024, "header names and values of one request in all (bytes); 431 above"
+    )
+    max_headers: int = env_field(100, "header fields in one request; 431 above")
+    read_timeout_s: float = env_field(
+        30.0, "a request must be fully received this long after its first byte; 408 after (s)"
+    )
+    keep_alive_s: float = env_field(
+        5.0, "a connection with no request in progress is closed after this idle time (s)"
+    )
     access_log: bool = env_field(True, "log one JSON line per inference request")
     direct_http: bool = env_field(
         True,
@@ -97,6 +111,12 @@ class ServerSettings:
             "DEFAULT_DEADLINE_MS": self.default_deadline_ms,
             "MAX_BODY_BYTES": self.max_body_bytes,
             "STALL_AFTER_S": self.stall_after_s,
+            "MAX_CONNECTIONS": self.max_connections,
+            "MAX_URL_BYTES": self.max_url_bytes,
+            "MAX_HEADER_BYTES": self.max_header_bytes,
+            "MAX_HEADERS": self.max_headers,
+            "READ_TIMEOUT_S": self.read_timeout_s,
+            "KEEP_ALIVE_S": self.keep_alive_s,
         }
         for name, value in positive.items():
             if value <= 0:
