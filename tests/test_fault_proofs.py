@@ -137,17 +137,24 @@ def test_null_run_fails_the_proofs_of_the_scenario_faults(tmp_path, fake) -> Non
     assert [p["verdict"] for p in proofs] == ["fail", "fail"], proofs
 
 
-def test_a_delay_below_the_routes_own_latency_is_unobservable(tmp_path) -> None:
+def test_a_delay_on_a_slow_route_is_proved_by_what_it_adds(tmp_path) -> None:
+    """A route already slower than the delay: the delay shows as latency added on top."""
     slow = FakePlatform(base_latency_ms=400.0)
     slow.up(StackSpec())
     result = day(
         tmp_path,
         slow,
-        "[{at: 1s, kind: mesh_delay, target: {route: ner}, delay: 50ms, percent: 50,"
+        "[{at: 1s, kind: mesh_delay, target: {route: ner}, delay: 300ms, percent: 50,"
         " duration: 1s}]",
     )
-    assert result.faults[0]["proof"]["status"] == "unobservable", result.explain()
-    assert result.verdict == "inconclusive"
+    assert result.faults[0]["proof"]["status"] == "observed", result.explain()
+    ctx = GateContext.from_record(result.run_dir)
+    # the same proof over seconds without the fault: nothing added
+    [null] = prove_entries(
+        [FaultEntry(0, 2.0, "mesh_delay", {"route": "ner"}, {"delay": "300ms", "percent": 50}, 1)],
+        ctx,
+    )
+    assert null["status"] == "not_observed", null
 
 
 def test_mesh_fault_probe_defers_to_the_record() -> None:
