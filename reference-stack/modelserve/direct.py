@@ -101,6 +101,7 @@ class DirectHttpProtocol(LimitedHttpProtocol):
             # As uvicorn: HTTP/1.0 closes after the answer.
             keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
             self._direct = self.cycle = _DirectCycle(keep_alive)  # type: ignore[assignment]
+            self._in_head = False
             return
         self._direct = None
         super().on_headers_complete()

@@ -34,6 +34,9 @@ __all__ = ["TIMED_OUT", "HttpLimits", "LimitedHttpProtocol", "limited_protocol"]
 #: Scope key set when the read timeout closed the connection during the body, so the app
 #: counts the request as 408 rather than as a client that left (499).
 TIMED_OUT = "modelserve.timed_out"
+#: After a refusal, seconds the connection is still read (and the data dropped) before it
+#: closes; the client has its answer from the start.
+LINGER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,10 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._reading = False  # a request has begun and is not complete
-        self._head_bytes = 0
+        self._in_head = False  # a request has begun and its head is not complete
+        self._head_bytes = 0  # its complete header fields, counted exactly
+        self._head_read = 0  # bytes read while its head was incomplete: the parser buffers a
+        # field until it ends, so a huge one is refused here, as it arrives
         self._read_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -86,8 +92,15 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        # uvicorn's, less its warning for a parse the limits stopped, plus the read timer.
+        # uvicorn's, less its warning for a parse the limits stopped, plus the limits.
         self._unset_keepalive_if_required()
+        if self._refused:
+            return  # the rest of a refused request, read only to be dropped (see refuse)
+        if self._in_head:
+            self._head_read += len(data)
+            if self._head_read > self.limits.max_header_bytes + self.limits.max_url_bytes:
+                self._refuse_head()
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -107,9 +120,13 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
             )
 
     def on_message_begin(self) -> None:
-        self._reading = True
-        self._head_bytes = 0
+        self._reading = self._in_head = True
+        self._head_bytes = self._head_read = 0
         super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -127,13 +144,15 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
         self._head_bytes += len(name) + len(value)
         limits = self.limits
         if self._head_bytes > limits.max_header_bytes:
-            self.refuse(
-                431, f"header fields over {limits.max_header_bytes} bytes", "MAX_HEADER_BYTES"
-            )
+            self._refuse_head()
             raise _Refused
         if len(self.headers) > limits.max_headers:
             self.refuse(431, f"more than {limits.max_headers} header fields", "MAX_HEADERS")
             raise _Refused
+
+    def _refuse_head(self) -> None:
+        size = self.limits.max_header_bytes
+        self.refuse(431, f"header fields over {size} bytes", "MAX_HEADER_BYTES")
 
     def on_message_complete(self) -> None:
         self._end_read()
@@ -159,8 +178,13 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
         )
 
     def refuse(self, status: int, message: str, setting: str, retry_after: bool = False) -> None:
-        """Answer ``status`` with a JSON body naming the limit's ``setting``, and close."""
+        """Answer ``status`` with a JSON body naming the limit's ``setting``, and close.
+
+        The close lingers: the answer goes out with a FIN, what the client still sends is
+        read and dropped, and the socket closes after ``LINGER_S``. Closing at once, with its
+        unread data, would send a reset, and the client would lose the answer."""
         self._refused = True
+        self._end_read()
         body = json.dumps(
             {"error": message, "type": "LimitExceeded", "field": setting},
             separators=(",", ":"),
@@ -176,7 +200,11 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
             body,
         )
         self.transport.write(b"".join(head))
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def limited_protocol(

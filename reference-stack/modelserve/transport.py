@@ -52,9 +52,10 @@ class CoalescingTransport:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self._eof = False  # write_eof was called: later writes are dropped, as after close
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
+        if not data or self._eof:
             return
         if not self._pending:
             self._loop.call_soon(self.flush)
@@ -75,6 +76,11 @@ class CoalescingTransport:
     def close(self) -> None:
         self.flush()
         self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._eof = True
+        self._transport.write_eof()
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self.flush()
