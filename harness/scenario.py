@@ -43,6 +43,7 @@ import yaml
 from harness.durations import parse_duration as _parse_duration
 from harness.errors import ConfigError
 from harness.load_spec import check_load, load_schema
+from harness.platform.base import PLATFORM_NAMES
 
 __all__ = [
     "FAULT_KINDS",
@@ -197,7 +198,7 @@ _document_properties: dict[str, Any] = {
     "description": {"type": "string"},
     "platform": {
         "type": "array",
-        "items": {"enum": ["local", "kind", "eks"]},
+        "items": {"enum": list(PLATFORM_NAMES)},
         "minItems": 1,
         "uniqueItems": True,
     },
@@ -324,7 +325,7 @@ class Scenario:
 
     @property
     def platforms(self) -> list[str]:
-        return list(self.data.get("platform", ["local", "kind", "eks"]))
+        return list(self.data.get("platform", PLATFORM_NAMES))
 
     @property
     def stack(self) -> dict[str, Any]:

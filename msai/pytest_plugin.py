@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 
 from chaos.interrupts import Interrupted
+from harness.platform.base import PLATFORM_NAMES
 from msai.pytest_scenarios import (
     POOL,
     RUN_OPTIONS,
@@ -44,7 +45,7 @@ from msai.pytest_scenarios import (
 
 __all__ = ["PLATFORMS"]
 
-PLATFORMS = ("local", "kind", "eks")
+PLATFORMS = PLATFORM_NAMES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -339,3 +339,54 @@ def test_down_leaves_nothing(home: Path) -> None:
     assert not c.layout.run.exists()
     assert list(Path("/sys/fs/cgroup").glob(f"*/{s.cgroup_root('general-a')}")) == []
     assert not c.status()["up"]
+
+
+@pytest.mark.slow
+def test_spot_interruption_drains_then_stops_the_node(cluster: Cluster) -> None:
+    """The k8s platform's spot on ``msai cluster``: notice + cordon, the node's pods evicted
+    before the notice ends, then its kubelet stops and the control plane marks it NotReady;
+    revert brings it back Ready and schedulable. All read back from the API server."""
+    from harness.platform.kubernetes import KubernetesPlatform, KubernetesSettings
+    from harness.platform.kubernetes.generic import ClusterPower
+    from harness.platform.kubernetes.spot import NOTICE_ANNOTATION, NodeStopSpot
+
+    _kubectl(cluster, "apply", "-f", "-", stdin=_WEB)
+    _kubectl(cluster, "uncordon", "spot-a")
+    _kubectl(cluster, "rollout", "restart", "deployment/web")
+    _until(
+        "a Ready web pod on spot-a",
+        lambda: any(
+            p["node"] == "spot-a" and p["ready"] == "True" and p["deleting"] == "False"
+            for p in _pods(cluster)
+        ),
+        120,
+    )
+
+    settings = KubernetesSettings(
+        kubeconfig=str(cluster.kubeconfig), context="msai-local", namespaces=["default"]
+    )
+    platform = KubernetesPlatform(
+        "k8s", settings=settings, spot=NodeStopSpot(ClusterPower(cluster))
+    )
+    injection = platform.spot_interrupt("spot-a", 6.0)
+    node = json.loads(_kubectl(cluster, "get", "node", "spot-a", "-o", "json"))
+    assert node["spec"]["unschedulable"] is True
+    assert NOTICE_ANNOTATION in node["metadata"]["annotations"]
+    _until(
+        "no web pod left on spot-a",
+        lambda: not any(p["node"] == "spot-a" and p["deleting"] == "False" for p in _pods(cluster)),
+        30,
+    )
+
+    def ready(name: str) -> str:
+        obj = json.loads(_kubectl(cluster, "get", "node", name, "-o", "json"))
+        return next(c["status"] for c in obj["status"]["conditions"] if c["type"] == "Ready")
+
+    _until("spot-a NotReady after its notice", lambda: ready("spot-a") != "True", 60)
+    assert not any(e.name == "kubelet-spot-a" for e in cluster.ledger.entries())
+
+    platform.revert(injection)
+    _until("spot-a Ready again", lambda: ready("spot-a") == "True", 60)
+    node = json.loads(_kubectl(cluster, "get", "node", "spot-a", "-o", "json"))
+    assert not node["spec"].get("unschedulable")
+    assert NOTICE_ANNOTATION not in (node["metadata"].get("annotations") or {})

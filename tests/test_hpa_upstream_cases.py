@@ -41,7 +41,7 @@ from harness.platform.local.hpa.replicas import (
     plain_replicas,
     resource_replicas,
 )
-from harness.platform.local.values import (
+from harness.values import (
     K8S_DEFAULT_SCALE_DOWN,
     K8S_DEFAULT_SCALE_UP,
     ScalingPolicy,
@@ -329,7 +329,7 @@ KEDA_NOT_APPLICABLE = {
 @pytest.mark.parametrize("case", _params(_load("keda.yaml")))
 def test_keda_scale_executor(case: dict[str, Any]) -> None:
     from harness.platform.local.hpa.keda import KedaState, keda_step
-    from harness.platform.local.values import KedaValues
+    from harness.values import KedaValues
 
     keda = KedaValues(
         enabled=True,

@@ -14,7 +14,7 @@ from harness.platform.local.autoscaler import (
     keda_step,
     pods_metric_replicas,
 )
-from harness.platform.local.values import (
+from harness.values import (
     HpaValues,
     KedaValues,
     ScalingPolicy,

@@ -8,7 +8,7 @@ from harness.platform.base import StackSpec
 from harness.platform.local import envoy
 from harness.platform.local.alertmanager import local_config
 from harness.platform.local.prometheus import rule_files
-from harness.platform.local.values import load_stack
+from harness.values import load_stack
 
 
 def _files(tmp_path: Path, overrides: dict[str, object] | None = None) -> dict[str, object]:

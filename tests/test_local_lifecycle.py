@@ -19,7 +19,7 @@ from harness.errors import PlatformError, PortInUse
 from harness.platform import get_platform
 from harness.platform.base import StackSpec
 from harness.platform.local import LocalPlatform
-from harness.platform.local.supervisor import Ledger, LedgerEntry, alive, cleanup, spawn
+from harness.supervisor import Ledger, LedgerEntry, alive, cleanup, spawn
 
 FAKE = "{python} -m harness.platform.local.fakereplica {service} --port {port}"
 

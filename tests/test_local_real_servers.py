@@ -13,8 +13,8 @@ import pytest
 
 from harness.platform.base import StackSpec
 from harness.platform.local import LocalPlatform
-from harness.platform.local.supervisor import alive
 from harness.settings import settings
+from harness.supervisor import alive
 
 pytestmark = pytest.mark.slow
 

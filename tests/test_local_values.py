@@ -6,7 +6,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.platform.base import StackSpec
-from harness.platform.local.values import load_stack, parse_duration
+from harness.values import load_stack, parse_duration
 
 
 def test_default_values_and_minimal_profile() -> None:

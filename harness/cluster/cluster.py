@@ -10,9 +10,12 @@ so ``down`` (or the next ``up`` after a crash) stops exactly what was started.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -29,6 +32,7 @@ from harness.cluster.components import (
     Layout,
     Process,
     control_plane,
+    node_pair,
     node_processes,
 )
 from harness.cluster.images import import_image, pause_archive
@@ -36,7 +40,8 @@ from harness.cluster.network import in_netns, netns_down, netns_up
 from harness.cluster.pki import Pki, write_kubeconfig
 from harness.cluster.settings import ClusterSettings, NodeSpec
 from harness.errors import MissingBinary, PlatformError
-from harness.platform.local.supervisor import (
+from harness.settings import project_root
+from harness.supervisor import (
     Ledger,
     Supervised,
     alive,
@@ -44,7 +49,6 @@ from harness.platform.local.supervisor import (
     spawn,
     stop_entry,
 )
-from harness.settings import project_root
 
 __all__ = ["CONTEXT", "Cluster", "host_tools_missing"]
 
@@ -86,6 +90,17 @@ def _make_cgroup_root(name: str) -> None:
         if hierarchy.name == "cpuset":
             for knob in ("cpuset.cpus", "cpuset.mems"):
                 (path / knob).write_text((hierarchy / knob).read_text())
+
+
+def _answers(path: Path) -> bool:
+    """Whether a process accepts connections on the Unix socket (a killed containerd leaves
+    its socket file behind, so the file alone says nothing)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 class Cluster:
@@ -218,7 +233,7 @@ class Cluster:
     def _import_pause(self, node: NodeSpec) -> None:
         archive = pause_archive(self.layout.home / "images" / "pause.tar", PAUSE_IMAGE)
         socket = self.layout.containerd_socket(node)
-        self._wait(f"containerd of {node.name}", socket.exists, 30)
+        self._wait(f"containerd of {node.name}", lambda: _answers(socket), 30)
         import_image(socket, archive, PAUSE_IMAGE)
 
     def _start(self, proc: Process) -> None:
@@ -316,11 +331,45 @@ class Cluster:
         self._unmount()
         return live
 
-    def _kill_pods(self) -> None:
+    # -- a node's machine (spot interruptions) ------------------------------------------------
+    def stop_node(self, name: str) -> None:
+        """Stop a node as a reclaimed instance stops: its kubelet, its containers, its
+        containerd; the API server then sees the node go NotReady."""
+        node = self._node(name)
+        for e in self.ledger.entries():
+            if e.name in (f"kubelet-{name}", f"containerd-{name}"):
+                stop_entry(e, sig=signal.SIGKILL, grace_s=2.0)
+                self.ledger.remove(e)
+        self._kill_pods(only=node)
+
+    def start_node(self, name: str) -> None:
+        """Start a stopped node's containerd and kubelet again (idempotent)."""
+        node = self._node(name)
+        running = {e.name for e in self.ledger.entries() if alive(e)}
+        bins = self.binaries(build=False)
+        for proc in node_pair(self.s, self.layout, bins, node):
+            if proc.name in running:
+                continue
+            if proc.role == "kubelet":
+                _make_cgroup_root(self.s.cgroup_root(node.name))
+            self._start(proc)
+            if proc.role == "containerd":
+                sock = self.layout.containerd_socket(node)
+                self._wait(f"containerd of {name}", functools.partial(_answers, sock), 30)
+
+    def _node(self, name: str) -> NodeSpec:
+        for node in self.s.node_specs():
+            if node.name == name:
+                return node
+        raise PlatformError(f"cluster: no node {name!r}")
+
+    def _kill_pods(self, only: NodeSpec | None = None) -> None:
         """Containers and their shims outlive containerd: stop what runs under this cluster.
         Any process whose command line names this cluster's folders goes too, so a lost or
         damaged ledger leaves nothing running."""
-        mine = (str(self.layout.home) + "/", str(self.layout.run) + "/")
+        mine: tuple[str, ...] = (str(self.layout.home) + "/", str(self.layout.run) + "/")
+        if only is not None:  # that node's shims name its socket
+            mine = (str(self.layout.containerd_socket(only)),)
         for p in psutil.process_iter(["cmdline"]):
             cmd = p.info.get("cmdline") or []
             if p.pid != os.getpid() and any(m in c for c in cmd for m in mine):
@@ -328,9 +377,10 @@ class Cluster:
                     for child in p.children(recursive=True):
                         child.kill()
                     p.kill()
-        for node_dir in (self.layout.home / "nodes").glob("*"):
+        names = [only.name] if only else [d.name for d in (self.layout.home / "nodes").glob("*")]
+        for node_name in names:
             for hierarchy in _CGROUP_FS.iterdir():
-                root = hierarchy / self.s.cgroup_root(node_dir.name)
+                root = hierarchy / self.s.cgroup_root(node_name)
                 for procs in sorted(root.rglob("cgroup.procs"), reverse=True):
                     with contextlib.suppress(OSError, ValueError):
                         for pid in procs.read_text().split():

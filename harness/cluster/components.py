@@ -15,7 +15,7 @@ import yaml
 from harness.cluster.pki import Pki
 from harness.cluster.settings import ClusterSettings, NodeSpec
 
-__all__ = ["Binaries", "Layout", "Process", "control_plane", "node_processes"]
+__all__ = ["Binaries", "Layout", "Process", "control_plane", "node_pair", "node_processes"]
 
 PAUSE_IMAGE = "msai.local/pause:1"
 API_PORT = 6443
@@ -133,6 +133,8 @@ def control_plane(s: ClusterSettings, layout: Layout, bins: Binaries, pki: Pki) 
         # The default HPA sync period and tolerance, stated so the local autoscaler can be
         # compared with this one.
         "--horizontal-pod-autoscaler-sync-period=15s",
+        "--node-monitor-period=2s",
+        "--node-monitor-grace-period=16s",
     ]
     sched_conf = layout.kubeconfig("kube-scheduler")
     sched = [
@@ -248,6 +250,10 @@ def _kubelet(s: ClusterSettings, layout: Layout, bins: Binaries, node: NodeSpec)
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket(node)}",
         "podCIDR": node.pod_cidr,
         "maxPods": 60,
+        # A short node lease, so a stopped node (a spot reclaim) reads NotReady within
+        # seconds; the controller manager's grace period below matches it.
+        "nodeLeaseDurationSeconds": 8,
+        "nodeStatusUpdateFrequency": "2s",
         "serializeImagePulls": False,
         # Disk pressure on a shared developer machine must not evict the stack.
         "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%"},
@@ -284,13 +290,15 @@ def _resolv_conf(layout: Layout) -> Path:
     return path
 
 
+def node_pair(s: ClusterSettings, layout: Layout, bins: Binaries, node: NodeSpec) -> list[Process]:
+    """The node's containerd, then its kubelet (the order they start in)."""
+    return [_containerd(layout, node), _kubelet(s, layout, bins, node)]
+
+
 def node_processes(
     s: ClusterSettings, layout: Layout, bins: Binaries, nodes: list[NodeSpec]
 ) -> list[Process]:
-    procs: list[Process] = []
-    for node in nodes:
-        procs.append(_containerd(layout, node))
-        procs.append(_kubelet(s, layout, bins, node))
+    procs = [p for node in nodes for p in node_pair(s, layout, bins, node)]
     # One kube-proxy serves every node: they share the namespace, hence one iptables.
     proxy_conf = layout.home / "kube-proxy.yaml"
     proxy_conf.write_text(

@@ -9,8 +9,8 @@ from pathlib import Path
 from modelserve.common.settings import env_field, load_settings
 
 from harness.errors import ConfigError
-from harness.platform.local.values import load_stack
 from harness.settings import settings as harness_settings
+from harness.values import load_stack
 
 __all__ = ["ClusterSettings", "NodeSpec", "cluster_settings"]
 

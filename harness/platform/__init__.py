@@ -6,11 +6,11 @@ interface stays cheap.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from harness.errors import ConfigError, Unsupported
 from harness.platform.base import (
+    PLATFORM_NAMES,
     Endpoint,
     Injection,
     Node,
@@ -32,26 +32,20 @@ __all__ = [
     "new_injection_id",
 ]
 
-PLATFORM_NAMES = ("local", "kind", "eks")
-
 
 def get_platform(name: str, **options: Any) -> Platform:
-    """The backend called ``name``: ``local``, ``kind`` or ``eks``. ``options`` go to the
+    """The backend called ``name`` (one of :data:`PLATFORM_NAMES`). ``options`` go to the
     backend's constructor (local: ``home``, ``tied=True`` to stop the stack with the caller)."""
     if name == "local":
         from harness.platform.local import LocalPlatform
 
         return LocalPlatform(**options)
-    if name in ("kind", "eks"):
-        try:  # written by the Kubernetes issue
-            kubernetes = importlib.import_module("harness.platform.kubernetes")
+    if name in PLATFORM_NAMES:
+        try:  # the Kubernetes client is an optional dependency
+            from harness.platform.kubernetes import get_platform as kubernetes_platform
         except ImportError as exc:
-            raise Unsupported(name, "start", "the Kubernetes backend is not installed") from exc
-        factory = getattr(kubernetes, "get_platform", None)
-        if factory is None:
-            raise Unsupported(name, "start", "harness.platform.kubernetes has no get_platform")
-        platform: Platform = factory(name, **options)
-        return platform
+            raise Unsupported(name, "start", f"the Kubernetes backend cannot load: {exc}") from exc
+        return kubernetes_platform(name, **options)
     raise ConfigError(
         f"unknown platform {name!r}; one of {', '.join(PLATFORM_NAMES)}", field="platform"
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "PLATFORM_NAMES",
     "Endpoint",
     "Injection",
     "Node",
@@ -25,6 +26,9 @@ __all__ = [
     "StackSpec",
     "new_injection_id",
 ]
+
+#: Every backend by name; scenario files, the CLI and the pytest plugin take their choices here.
+PLATFORM_NAMES = ("local", "k8s", "kind", "eks")
 
 Store = Literal["postgresql", "redis", "s3"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from chaos import Interrupted
-from harness.platform.base import Platform
+from harness.platform.base import PLATFORM_NAMES, Platform
 from harness.scenario import load_scenario
 from msai.gameday.load import load_duration
 from msai.gameday.model import EXIT_CODES, ScenarioSkipped, worst
@@ -27,7 +27,7 @@ __all__ = ["run"]
 @click.option(
     "--platform",
     "platform_name",
-    type=click.Choice(["local", "kind", "eks"]),
+    type=click.Choice(PLATFORM_NAMES),
     default="local",
     show_default=True,
     help="Where to run.",

@@ -1,4 +1,5 @@
-"""The Kubernetes backends (``--platform kind`` and ``--platform eks``).
+"""The Kubernetes backends: ``--platform k8s`` (any allow-listed context, ``msai cluster``'s
+by default), and its specialisations ``kind`` and ``eks``.
 
 ``get_platform("kind")`` talks to the kind cluster's context (``kind-<cluster>``; any other
 context must be in ``MSAI_KIND_ALLOWED_CONTEXTS``) and
@@ -25,8 +26,13 @@ __all__ = [
 
 
 def get_platform(name: str) -> KubernetesPlatform:
-    """The ``kind`` or ``eks`` platform, configured from the environment."""
+    """The ``k8s``, ``kind`` or ``eks`` platform, configured from the environment."""
     settings = k8s_settings()
+    if name == "k8s":
+        from harness.platform.kubernetes.generic import k8s_target
+
+        settings, spot = k8s_target(settings)
+        return KubernetesPlatform("k8s", settings=settings, spot=spot)
     if name == "kind":
         from harness.platform.kubernetes.kind import (
             KindSpot,
@@ -57,4 +63,4 @@ def get_platform(name: str) -> KubernetesPlatform:
             spot=FisSpot(es, target),
             extra_values=dict(outputs.get("chart_values") or {}),
         )
-    raise ConfigError(f"unknown Kubernetes platform {name!r}; kind or eks", field="platform")
+    raise ConfigError(f"unknown Kubernetes platform {name!r}; k8s, kind or eks", field="platform")

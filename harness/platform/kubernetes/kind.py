@@ -16,12 +16,10 @@ annotation removed, uncordoned.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fnmatch
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from harness.errors import ConfigError, GuardViolation, PlatformError
 from harness.platform.kubernetes.helm import CHART_DIR
 from harness.platform.kubernetes.platform import KubernetesPlatform
 from harness.platform.kubernetes.settings import KindSettings, KubernetesSettings
+from harness.platform.kubernetes.spot import NOTICE_ANNOTATION, SPOT_TAINT, NodeStopSpot
 
 __all__ = [
     "GATEWAY_NODE_PORT",
@@ -57,14 +56,11 @@ ROOT = Path(__file__).resolve().parents[3]
 KIND_DIR = ROOT / "reference-stack" / "kind"
 BUILD_BASE = ROOT / "reference-stack" / "docker" / "build-base.sh"
 BUILD_IMAGES = ROOT / "reference-stack" / "docker" / "build-images.sh"
-NOTICE_ANNOTATION = "msai.dev/spot-interruption-notice"
 #: What kind lacks that the chart would render by default: the VPA and Argo Workflows CRDs
 #: (neither is among the dependencies installed here).
 KIND_CHART_VALUES = ("vpa.enabled=false", "argo.enabled=false")
 #: NodePort of the Istio ingress gateway; reference-stack/kind maps it to a host port.
 GATEWAY_NODE_PORT = 30080
-#: The taint aws-node-termination-handler puts on a node with a spot notice.
-SPOT_TAINT = {"key": "aws-node-termination-handler/spot-itn", "effect": "NoSchedule"}
 
 
 @dataclass(frozen=True)
@@ -346,13 +342,13 @@ def kind_down(settings: KindSettings, *, run: Runner = _run) -> None:
     run([path, "delete", "cluster", "--name", settings.cluster])
 
 
-class KindSpot:
+class KindSpot(NodeStopSpot):
     """Spot interruptions on kind: notice, cordon, drain, then ``docker stop`` of the node."""
 
     def __init__(self, settings: KindSettings, *, docker: Runner | None = None) -> None:
         self.settings = settings
         self._docker = docker
-        self._cancel: dict[str, threading.Event] = {}
+        super().__init__(self)
 
     def docker(self, *args: str) -> None:
         if self._docker is not None:
@@ -365,65 +361,9 @@ class KindSpot:
         if proc.returncode != 0:
             raise PlatformError(f"docker {' '.join(args)}: {proc.stderr.strip()}")
 
-    def interrupt(self, platform: KubernetesPlatform, node: str, notice_s: float) -> dict[str, Any]:
-        obj = platform.call(platform.core.read_node, node)
-        taints = list(obj.get("spec", {}).get("taints") or [])
-        was = bool(obj.get("spec", {}).get("unschedulable", False))
-        ends = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=notice_s)
-        undo = {"node": node, "container": node, "taints": taints, "was_unschedulable": was}
-        notice = {
-            "metadata": {"annotations": {NOTICE_ANNOTATION: ends.isoformat()}},
-            "spec": {
-                "taints": [*taints, {**SPOT_TAINT, "value": "true"}],
-                "unschedulable": True,
-            },
-        }
-        platform.merge_patch(platform.core.patch_node, node, notice)  # notice + cordon, one write
-        deadline = time.monotonic() + notice_s
+    # NodePower: a kind node is the container of the same name.
+    def stop(self, node: str) -> None:
+        self.docker("stop", node)
 
-        cancel = self._cancel.setdefault(node, threading.Event())
-        cancel.clear()
-
-        def terminate() -> None:
-            with contextlib.suppress(Exception):
-                platform.evict_all(node, deadline)
-            if cancel.wait(max(0.0, deadline - time.monotonic())):
-                return  # reverted in this process before the notice ran out
-            with contextlib.suppress(Exception):  # reverted by another process, or docker gone
-                now = platform.call(platform.core.read_node, node)
-                if NOTICE_ANNOTATION in (now["metadata"].get("annotations") or {}):
-                    self.docker("stop", node)
-
-        t = threading.Thread(target=terminate, name=f"spot-{node}", daemon=True)
-        t.start()
-        platform.threads.append(t)
-        return undo
-
-    def revert(self, platform: KubernetesPlatform, undo: dict[str, Any]) -> None:
-        node = undo["node"]
-        if node in self._cancel:
-            self._cancel[node].set()
-        self.docker("start", undo["container"])
-        restore: dict[str, Any] = {
-            "metadata": {"annotations": {NOTICE_ANNOTATION: None}},
-            "spec": {"taints": undo["taints"] or None},
-        }
-        if not undo.get("was_unschedulable"):
-            restore["spec"]["unschedulable"] = None
-        platform.ignore_404(platform.merge_patch, platform.core.patch_node, node, restore)
-
-    def revert_from_plan(self, platform: KubernetesPlatform, node: str) -> None:
-        if node in self._cancel:
-            self._cancel[node].set()
+    def start(self, node: str) -> None:
         self.docker("start", node)
-        obj = platform.ignore_404(platform.call, platform.core.read_node, node)
-        if obj is None:
-            return
-        taints = [
-            t for t in obj.get("spec", {}).get("taints") or [] if t.get("key") != SPOT_TAINT["key"]
-        ]
-        restore = {
-            "metadata": {"annotations": {NOTICE_ANNOTATION: None}},
-            "spec": {"taints": taints or None, "unschedulable": None},
-        }
-        platform.merge_patch(platform.core.patch_node, node, restore)

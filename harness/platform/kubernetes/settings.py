@@ -61,6 +61,11 @@ class KubernetesSettings:
         2.0, "seconds between eviction retries refused by a PodDisruptionBudget (HTTP 429)"
     )
     request_timeout_s: float = env_field(30.0, "timeout of one Kubernetes API request (s)")
+    allowed_contexts: list[str] = env_field(
+        ["msai-local"],
+        "kube contexts --platform k8s may touch (exact names or globs); default: the context "
+        "`msai cluster up` writes",
+    )
 
     def validate(self) -> None:
         for name in ("drain_timeout_s", "eviction_retry_s", "request_timeout_s"):

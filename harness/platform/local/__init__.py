@@ -9,6 +9,6 @@ termination handling), ``autoscaler`` (HPA / KEDA), ``hold`` (requests held at z
 """
 
 from harness.platform.local.platform import LocalPlatform
-from harness.platform.local.values import StackValues, load_stack
+from harness.values import StackValues, load_stack
 
 __all__ = ["LocalPlatform", "StackValues", "load_stack"]

@@ -20,9 +20,9 @@ from harness.errors import ConfigError
 from harness.platform.local.envoy import write_atomic
 from harness.platform.local.probe import http_status, wait_for
 from harness.platform.local.prometheus import monitoring_dir
-from harness.platform.local.supervisor import Ledger, Supervised, spawn
-from harness.platform.local.values import LocalValues, parse_duration
 from harness.ports import LOOPBACK
+from harness.supervisor import Ledger, Supervised, spawn
+from harness.values import LocalValues, parse_duration
 
 __all__ = ["Alertmanager", "local_config", "routes_file"]
 

@@ -25,7 +25,7 @@ from harness.platform.local.hpa import (
     quantity_milli,
     replica_pods,
 )
-from harness.platform.local.values import LocalValues
+from harness.values import LocalValues
 
 __all__ = [
     "HpaState",

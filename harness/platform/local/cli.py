@@ -222,7 +222,7 @@ def logs(service: str, tail: int, follow: bool) -> None:
 def down(as_json: bool) -> None:
     """Stop the local stack and everything a crashed run left (from the process ledger)."""
     from harness.platform.local.platform import LocalPlatform
-    from harness.platform.local.supervisor import alive
+    from harness.supervisor import alive
 
     p = LocalPlatform()
     before = [e for e in p.ledger.entries() if alive(e)]

@@ -67,11 +67,11 @@ from harness.platform.local.prometheus import Prometheus, ScrapeTarget, rule_fil
 from harness.platform.local.respond import send, send_json
 from harness.platform.local.settings import LocalSettings, local_settings
 from harness.platform.local.spot import MetadataServer, poll_notice
-from harness.platform.local.supervisor import Ledger, Supervised, spawn
-from harness.platform.local.values import ServiceValues, StackValues, load_stack
 from harness.platform.local.webhook import AlertLog
 from harness.ports import LOOPBACK, check_free, free_port
 from harness.settings import settings as harness_settings
+from harness.supervisor import Ledger, Supervised, spawn
+from harness.values import ServiceValues, StackValues, load_stack
 
 __all__ = ["Controller", "main"]
 

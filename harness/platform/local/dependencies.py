@@ -31,8 +31,8 @@ from typing import Any
 from harness.binaries import find
 from harness.errors import MissingBinary, PlatformError
 from harness.platform.local.probe import http_status, tcp_open, wait_for
-from harness.platform.local.supervisor import Ledger, Supervised, spawn
 from harness.ports import LOOPBACK
+from harness.supervisor import Ledger, Supervised, spawn
 
 __all__ = [
     "S3",

@@ -38,8 +38,8 @@ import yaml
 
 from harness import loopback
 from harness.errors import FaultError, PlatformError
-from harness.platform.local.values import MeshValues, StackValues
 from harness.ports import LOOPBACK
+from harness.values import MeshValues, StackValues
 
 __all__ = [
     "FAULT_KEYS",

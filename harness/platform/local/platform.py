@@ -34,9 +34,9 @@ from harness.errors import (
 )
 from harness.platform.base import Endpoint, Injection, Node, Replica, StackSpec, Store
 from harness.platform.local.settings import local_settings, state_dir
-from harness.platform.local.supervisor import Ledger, LedgerEntry, alive, cleanup, spawn
-from harness.platform.local.values import load_stack
 from harness.ports import LOOPBACK, free_port
+from harness.supervisor import Ledger, LedgerEntry, alive, cleanup, spawn
+from harness.values import load_stack
 
 __all__ = ["LocalPlatform"]
 
@@ -132,6 +132,21 @@ class LocalPlatform:
             return False
         entry = LedgerEntry(**ctl["entry"])
         return alive(entry)
+
+    def running_stack(self) -> StackSpec | None:
+        """The stack the running controller was brought up with (None when none runs)."""
+        ctl = self._control()
+        if ctl is None or not self.running():
+            return None
+        cmd = list(ctl["entry"].get("cmd", []))
+        if "--spec" not in cmd:
+            return None
+        spec = json.loads(cmd[cmd.index("--spec") + 1])
+        return StackSpec(
+            profile=str(spec.get("profile", "default")),
+            values_file=spec.get("values_file"),
+            overrides=dict(spec.get("overrides") or {}),
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def up(

@@ -23,9 +23,9 @@ from harness.errors import ConfigError
 from harness.monitoring import monitoring_dir, rule_files
 from harness.platform.local.envoy import write_atomic
 from harness.platform.local.probe import http_status, wait_for
-from harness.platform.local.supervisor import Ledger, Supervised, spawn
-from harness.platform.local.values import LocalValues
 from harness.ports import LOOPBACK
+from harness.supervisor import Ledger, Supervised, spawn
+from harness.values import LocalValues
 
 # monitoring_dir and rule_files live in harness.monitoring (the game days' PromQL check reads
 # the same files); re-exported here for the local platform's modules.

@@ -1,5 +1,5 @@
 """Settings of the local platform itself (``MSAI_LOCAL_*``); stack settings come from
-``values.yaml`` (see :mod:`harness.platform.local.values`), never from here."""
+``values.yaml`` (see :mod:`harness.values`), never from here."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harness.platform.local.values import HpaValues, ScalingRules
+from harness.values import HpaValues, ScalingRules
 
 __all__ = [
     "DOWNSCALE_STABILIZATION_S",

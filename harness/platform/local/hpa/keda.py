@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from harness.platform.local.hpa.behavior import HpaState, hpa_step
 from harness.platform.local.hpa.replicas import Tolerances, per_pod_replicas
-from harness.platform.local.values import (
+from harness.values import (
     K8S_DEFAULT_SCALE_DOWN,
     K8S_DEFAULT_SCALE_UP,
     HpaValues,
