@@ -98,10 +98,10 @@ class DirectHttpProtocol(LimitedHttpProtocol):
 
     def on_headers_complete(self) -> None:
         if self._is_direct():
+            self.check_head()
             # As uvicorn: HTTP/1.0 closes after the answer.
             keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
             self._direct = self.cycle = _DirectCycle(keep_alive)  # type: ignore[assignment]
-            self._in_head = False
             return
         self._direct = None
         super().on_headers_complete()
@@ -119,7 +119,9 @@ class DirectHttpProtocol(LimitedHttpProtocol):
             super().on_message_complete()
             return
         self._direct = None
-        self._end_read()
+        self._reading = False
+        if self._read_timer is not None:
+            self._end_read()
         self.model_server.serve_json_now(
             headers_dict(self.headers), bytes(direct.body), functools.partial(self._respond, direct)
         )

@@ -13,8 +13,9 @@ open for ever. :class:`LimitedHttpProtocol` (under every replica's protocol) ref
   armed here from the connection's start as well, not only after a response).
 
 Each refusal is one JSON body naming the limit and the setting, and closes the connection.
-The common request pays one flag test a read and a count per header; the timer is only
-armed when a request is still incomplete at the end of a read.
+The common request pays a few flag tests: the timer is only armed when a request is still
+incomplete at the end of a read, and header fields are only summed when the reads they came
+in could hold more than the limit.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
         super().__init__(*args, **kwargs)
         self._reading = False  # a request has begun and is not complete
         self._in_head = False  # a request has begun and its head is not complete
-        self._head_bytes = 0  # its complete header fields, counted exactly
         self._head_read = 0  # bytes read while its head was incomplete: the parser buffers a
         # field until it ends, so a huge one is refused here, as it arrives
+        self._last_read = 0  # bytes of the read being parsed
         self._read_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -101,6 +102,7 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
             if self._head_read > self.limits.max_header_bytes + self.limits.max_url_bytes:
                 self._refuse_head()
                 return
+        self._last_read = len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -121,12 +123,27 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
 
     def on_message_begin(self) -> None:
         self._reading = self._in_head = True
-        self._head_bytes = self._head_read = 0
+        self._head_read = 0
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
+        self.check_head()
         super().on_headers_complete()
+
+    def check_head(self) -> None:
+        """Refuse a head past the limits, once it is in. Its fields are summed only when the
+        reads it came in could hold more than the limit: a request that arrives in one read
+        smaller than ``max_header_bytes`` (nearly all) costs two comparisons."""
+        self._in_head = False
+        limits = self.limits
+        if self._head_read + self._last_read > limits.max_header_bytes:
+            size = sum(len(name) + len(value) for name, value in self.headers)
+            if size > limits.max_header_bytes:
+                self._refuse_head()
+                raise _Refused
+        if len(self.headers) > limits.max_headers:
+            self.refuse(431, f"more than {limits.max_headers} header fields", "MAX_HEADERS")
+            raise _Refused
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -136,26 +153,14 @@ class LimitedHttpProtocol(NoDelayHttpProtocol):
             )
             raise _Refused
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name == b"expect" and value.lower() == b"100-continue":
-            self.expect_100_continue = True
-        self.headers.append((name, value))
-        self._head_bytes += len(name) + len(value)
-        limits = self.limits
-        if self._head_bytes > limits.max_header_bytes:
-            self._refuse_head()
-            raise _Refused
-        if len(self.headers) > limits.max_headers:
-            self.refuse(431, f"more than {limits.max_headers} header fields", "MAX_HEADERS")
-            raise _Refused
-
     def _refuse_head(self) -> None:
         size = self.limits.max_header_bytes
         self.refuse(431, f"header fields over {size} bytes", "MAX_HEADER_BYTES")
 
     def on_message_complete(self) -> None:
-        self._end_read()
+        self._reading = False
+        if self._read_timer is not None:
+            self._end_read()
         super().on_message_complete()
 
     def _end_read(self) -> None:
