@@ -136,7 +136,29 @@ def json_route_bodies(draw: st.DrawFn) -> str:
     return _obj(pairs)
 
 
+@st.composite
+def text_bodies(draw: st.DrawFn) -> str:
+    """Well-formed text requests (JSON route, one or many; OIP BYTES with a matching shape),
+    so that what the texts hold decides the answer."""
+    texts = draw(st.lists(strings, min_size=1, max_size=4))
+    form = draw(st.sampled_from(["one", "many", "oip"]))
+    if form == "one":
+        return _obj([("text", texts[0])])
+    if form == "many":
+        return _obj([("texts", "[" + ",".join(texts) + "]")])
+    tensor = _obj(
+        [
+            ("name", '"text"'),
+            ("shape", f"[{len(texts)}]"),
+            ("datatype", '"BYTES"'),
+            ("data", "[" + ",".join(texts) + "]"),
+        ]
+    )
+    return _obj([("inputs", f"[{tensor}]")])
+
+
 bodies = st.one_of(
+    text_bodies().map(str.encode),
     oip_bodies().map(str.encode),
     json_route_bodies().map(str.encode),
     fragments.map(str.encode),
@@ -170,6 +192,25 @@ def _servers() -> list[tuple[str, ModelServer, JsonRoute]]:
 SERVERS = _servers()
 
 
+def _tokenize() -> Callable[[str], Any]:
+    """The NER model's own windowing (its tokenizer), where the model is built; else the UTF-8
+    encoding every tokenizer starts with. Whatever the parsers accept must pass it, or it would
+    fail inside a forward pass shared with other requests."""
+    from modelserve.common.errors import ModelServeError
+    from modelserve.ner.model import NerModel
+    from modelserve.ner.settings import NerSettings
+
+    model = NerModel(NerSettings(threads=1))
+    try:
+        model.load()
+    except ModelServeError:
+        return lambda text: text.encode("utf-8")
+    return model.windows
+
+
+TOKENIZE = _tokenize()
+
+
 def _refused_cleanly(run: Callable[[], Any]) -> Any:
     """``run()``'s value, or None after checking it raised a 4xx naming a field."""
     try:
@@ -200,13 +241,13 @@ def test_no_body_gets_past_the_parsers_as_anything_but_a_named_400(body: bytes) 
             continue
         items = _refused_cleanly(lambda: server._json_items(value, route))  # noqa: B023
         for text in _accepted_texts(items or []):
-            text.encode("utf-8")  # what a tokenizer needs; a lone surrogate fails here
+            TOKENIZE(text)  # a lone surrogate failed here, in the batch
         meta = server.model.metadata()
         req = _refused_cleanly(lambda: parse_infer_request(value, meta.inputs))  # noqa: B023
         if req is not None:
             items = _refused_cleanly(lambda: server.model.parse_v2(req.inputs))  # noqa: B023
             for text in _accepted_texts(items or []):
-                text.encode("utf-8")
+                TOKENIZE(text)
 
 
 @pytest.mark.parametrize(
