@@ -399,40 +399,38 @@ class ModelServer:
             _name_item(exc, _item_field(route, single))
             finish(error_response(exc, rid), not isinstance(exc, DrainCutOff))
 
-        def proceed(items: list[Any], one: bool, deadline: float) -> None:
-            nonlocal single
-            single = one
-            self._direct.add(finish)
-            self.batcher.submit_callback(items, max(deadline - time.perf_counter(), 0.0), done)
-
-        def parsed(future: Future[tuple[list[Any], bool]], deadline: float) -> None:
-            """On the loop, once the parse pool has parsed the request."""
-            if finish not in self._direct:  # cut off by the drain meanwhile
-                return
-            self._direct.discard(finish)
-            token = request_id_var.set(rid)
-            try:
-                proceed(*future.result(), deadline)
-            except Exception as exc:
-                self._direct.discard(finish)
-                finish(error_response(exc, rid))
-            finally:
-                request_id_var.reset(token)
-
         token = request_id_var.set(rid)
         try:
             deadline = t0 + self._admit(headers)
             self.lifecycle.check_serving()
             try:
-                items, one = self.parse_now(len(body), self._json_work, body, route)
+                items, single = self.parse_now(len(body), self._json_work, body, route)
             except ParseOffLoop:
                 assert self._parse_pool is not None  # only signalled with a pool
+
+                def parsed(future: Future[tuple[list[Any], bool]]) -> None:
+                    """On the loop, once the parse pool has parsed the request."""
+                    nonlocal single
+                    if finish not in self._direct:  # cut off by the drain meanwhile
+                        return
+                    token = request_id_var.set(rid)
+                    try:
+                        items, single = future.result()
+                        left = deadline - time.perf_counter()
+                        self.batcher.submit_callback(items, max(left, 0.0), done)
+                    except Exception as exc:
+                        self._direct.discard(finish)
+                        finish(error_response(exc, rid))
+                    finally:
+                        request_id_var.reset(token)
+
                 future = self._parse_pool.submit(self._json_work, body, route)
                 self._direct.add(finish)  # the drain answers it while it parses
                 loop = asyncio.get_running_loop()
-                future.add_done_callback(lambda f: _call_soon(loop, parsed, f, deadline))
-            else:
-                proceed(items, one, deadline)
+                future.add_done_callback(lambda f: _call_soon(loop, parsed, f))
+                return
+            self._direct.add(finish)
+            self.batcher.submit_callback(items, max(deadline - time.perf_counter(), 0.0), done)
         except Exception as exc:
             self._direct.discard(finish)
             finish(error_response(exc, rid))
