@@ -16,7 +16,10 @@ Everything else goes through uvicorn and the app unchanged:
   413);
 - ``Expect: 100-continue``, upgrades, multipart;
 - a request pipelined behind one in progress;
-- servers with fault hooks or parse workers (:attr:`ModelServer.serves_json_directly`).
+- servers with fault hooks (:attr:`ModelServer.serves_json_directly`).
+
+A request too costly to parse on the event loop is parsed on the server's parse pool, and
+answered from the batch's callback as any other.
 
 What uvicorn's protocol reads of its current cycle (keep-alive, completion, disconnects,
 shutdown) it reads from :class:`_DirectCycle`. So ``shutdown()`` at SIGTERM and the

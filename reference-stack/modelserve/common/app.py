@@ -13,9 +13,10 @@ Routes (Open Inference Protocol v2 plus one plain JSON route per model)::
     GET  /metrics                   Prometheus exposition
     GET|POST|DELETE /admin/faults   fault hooks (only with fault hooks on; x-admin-token)
 
-Every inference request: parse and check all items on the event loop (bad input -> 400/413
-naming the field, before queueing), apply fault hooks, queue on the :class:`Batcher`,
-answer. Errors become responses only in :mod:`modelserve.common.http`.
+Every inference request: parse and check all items, on the event loop or, when that is
+costly, on the parse pool (:mod:`modelserve.common.parsing`; bad input -> 400/413 naming
+the field, before queueing), apply fault hooks, queue on the :class:`Batcher`, answer.
+Errors become responses only in :mod:`modelserve.common.http`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Dynamic batching: one inference thread per replica, a bounded queue, deadline shedding.
 
-Requests parse their items on the event loop (so a bad input fails alone, before it is
-queued), then :meth:`Batcher.submit` queues them. The inference thread takes the oldest
-item, waits up to ``max_queue_delay`` for batch-mates (never past ``max_batch_size``), runs
-one forward pass and hands every result back to the event loop in one callback.
+Requests parse their items before queueing them (so a bad input fails alone), then
+:meth:`Batcher.submit` queues them. The inference thread takes the oldest item, waits up to
+``max_queue_delay`` for batch-mates (never past ``max_batch_size``), runs one forward pass
+and hands every result back to the event loop in one callback.
 
 Admission: a request is refused before queueing when the queue cannot hold its items
 (429 ``queue_full``), when its predicted wait exceeds its deadline (503 ``deadline``; the
