@@ -49,13 +49,22 @@ def values_for(env: str) -> dict[str, Any]:
     return loaded
 
 
-def render(values: dict[str, Any]) -> list[dict[str, Any]]:
+#: Offline there is no cluster to ask which CRDs exist: render as for a cluster with all of
+#: them (Istio, KEDA, prometheus-operator, Argo, VPA), unless a test says otherwise.
+ALL_APIS: dict[str, Any] = {"global": {"assumeApis": ["*"]}}
+
+
+def render(values: dict[str, Any], *, apis: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every object the chart renders with these values (over its values.yaml)."""
     import helm_python
 
+    merged = {
+        **values,
+        "global": {**(ALL_APIS if apis is None else apis)["global"], **values.get("global", {})},
+    }
     chart = helm_python.Chart.load(CHART)
     try:
-        out = chart.render(values, name=RELEASE, namespace="default")
+        out = chart.render(merged, name=RELEASE, namespace="default")
     finally:
         chart.close()
     objs: list[dict[str, Any]] = []

@@ -339,7 +339,7 @@ def test_network_policies_default_deny_then_needed_paths() -> None:
 
 
 def test_pdbs_quotas_vpas() -> None:
-    objs = render_env("default")
+    objs = render({"vpa": {"enabled": True}})
     assert {p["metadata"]["name"] for p in kinds(objs, "PodDisruptionBudget")} == {
         "ner",
         "vision",
@@ -355,7 +355,7 @@ def test_pdbs_quotas_vpas() -> None:
 
 
 def test_argo_workflow_template_keeps_argo_expressions() -> None:
-    wt = find(render_env("default"), "WorkflowTemplate", "batch-pipeline")["spec"]
+    wt = find(render({"argo": {"enabled": True}}), "WorkflowTemplate", "batch-pipeline")["spec"]
     run = next(t for t in wt["templates"] if t["name"] == "batch")["dag"]["tasks"][1]
     assert run["withParam"] == "{{tasks.list.outputs.result}}"
     assert run["arguments"]["parameters"][0]["value"] == "{{item}}"
@@ -398,7 +398,7 @@ def test_notes_name_the_secrets_to_create() -> None:
 def test_game_day_profiles_render(profile: str) -> None:
     """The profiles the local platform applies render on Kubernetes too (kind applies them
     as values overrides)."""
-    objs = render(VALUES["profiles"][profile])
+    objs = render({**VALUES["profiles"][profile], "argo": {"enabled": True}})
     deployments = {d["metadata"]["name"] for d in kinds(objs, "Deployment")}
     assert {"ner", "vision"} <= deployments
     if profile == "scale-to-zero":
@@ -407,3 +407,54 @@ def test_game_day_profiles_render(profile: str) -> None:
     if profile == "minimal":
         assert "orchestrator" not in deployments
         assert not kinds(objs, "WorkflowTemplate")
+
+
+CRD_KINDS = {
+    "VirtualService",
+    "DestinationRule",
+    "Gateway",
+    "EnvoyFilter",
+    "ScaledObject",
+    "HTTPScaledObject",
+    "PrometheusRule",
+    "ServiceMonitor",
+    "WorkflowTemplate",
+    "VerticalPodAutoscaler",
+}
+
+
+def test_argo_and_vpa_render_only_when_asked_for() -> None:
+    objs = render_env("default")
+    assert not kinds(objs, "VerticalPodAutoscaler")
+    assert not kinds(objs, "WorkflowTemplate")
+    asked = render({"vpa": {"enabled": True}, "argo": {"enabled": True}})
+    assert kinds(asked, "VerticalPodAutoscaler")
+    assert kinds(asked, "WorkflowTemplate")
+
+
+@pytest.mark.parametrize("profile", ["default", "scale-to-zero"])
+def test_crd_objects_render_only_where_their_api_is_served(profile: str) -> None:
+    """A cluster without Istio, KEDA, prometheus-operator, Argo or VPA (msai cluster, a bare
+    EKS from infra/) gets none of their objects, even when asked for; with one API served,
+    exactly that API's objects appear."""
+    values = {
+        **(VALUES["profiles"][profile] if profile != "default" else {}),
+        "vpa": {"enabled": True},
+        "argo": {"enabled": True},
+    }
+    bare = render(values, apis={"global": {"assumeApis": []}})
+    assert not {o["kind"] for o in bare} & CRD_KINDS
+    assert kinds(bare, "Deployment")
+    istio = render(values, apis={"global": {"assumeApis": ["networking.istio.io/v1"]}})
+    assert {o["kind"] for o in istio} & CRD_KINDS == {
+        "VirtualService",
+        "DestinationRule",
+        "Gateway",
+    }
+    everything = render(values)
+    assert {o["kind"] for o in everything} & CRD_KINDS >= {
+        "VirtualService",
+        "PrometheusRule",
+        "WorkflowTemplate",
+        "VerticalPodAutoscaler",
+    }

@@ -6,6 +6,17 @@ A service's configuration is modelDefaults deep-merged with the service's own bl
 (including false and 0) replaces. The local platform merges the same way.
 */}}
 
+{{/*
+"true" when the cluster serves an API group/version (a CRD's objects can be installed), or
+global.assumeApis names it (or "*"): for rendering offline, or for a cluster whose CRDs come
+with the same release. Usage: include "modelserve.hasApi" (list $ "keda.sh/v1alpha1")
+*/}}
+{{- define "modelserve.hasApi" -}}
+{{- $root := index . 0 -}}{{- $api := index . 1 -}}
+{{- $assumed := $root.Values.global.assumeApis | default list -}}
+{{- if or ($root.Capabilities.APIVersions.Has $api) (has $api $assumed) (has "*" $assumed) -}}true{{- end -}}
+{{- end -}}
+
 {{- define "modelserve.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
