@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("reports.cli", "report", "Write HTML/Markdown/JSON reports of a run; compare."),
     "models": ("modelserve.models.cli", "models", "Build and publish the bundled models."),
     "run": ("msai.gameday", "run", "Run scenario files (game days): pass/fail/inconclusive."),
+    "baseline": ("msai.gameday.baseline", "baseline", "Save a run as a named baseline to gate on."),
     "up": ("harness.platform.local.cli", "up", "Bring the local stack up and wait until ready."),
     "status": ("harness.platform.local.cli", "status", "Show the local stack: URLs, replicas."),
     "logs": ("harness.platform.local.cli", "logs", "Print a local service's logs."),

@@ -23,6 +23,7 @@ verdict), ``runner`` (:func:`run_scenario`, dry run), ``cli`` (``msai run``).
 
 from __future__ import annotations
 
+from msai.gameday import baseline as _baseline
 from msai.gameday.cli import run
 from msai.gameday.load import load_duration
 from msai.gameday.model import (
@@ -37,6 +38,8 @@ from msai.gameday.model import (
 from msai.gameday.proofs import prove_entries
 from msai.gameday.requirements import check_requirements, check_static_requirements
 from msai.gameday.runner import dry_run_plan, run_scenario
+
+_baseline.register()  # the engine's gate kind: it compares with reports.compare
 
 __all__ = [
     "EXIT_CODES",

@@ -90,6 +90,7 @@ def _default_gates(
     """harness.gates, the one place gates are evaluated, over the run record on disk."""
     from harness.gates import evaluate_run
 
+    context = {"run_folder": run_dir, **context}  # what the baseline gate compares
     return [
         v.to_json()
         for v in evaluate_run(scenario.expect, run_dir, source=scenario.source, **context)
