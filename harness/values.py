@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from harness.durations import parse_duration
 from harness.errors import ConfigError
 from harness.platform.base import StackSpec
 from harness.settings import project_root
@@ -45,26 +45,9 @@ __all__ = [
 
 MODEL_SERVICES = ("ner", "vision", "orchestrator")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
 
 def default_values_file() -> Path:
     return project_root() / "reference-stack" / "charts" / "modelserve" / "values.yaml"
-
-
-def parse_duration(value: Any, *, source: str = "", field_: str = "") -> float:
-    """``"200ms"``, ``"3s"``, ``"2m"``, or a bare number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ConfigError(f"expected a duration, got {value!r}", source=source, field=field_)
-    if isinstance(value, (int, float)):
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ConfigError(
-            f"expected a duration like 200ms, 3s or 2m, got {value!r}", source=source, field=field_
-        )
-    return float(m.group(1)) * _UNIT_S[m.group(2)]
 
 
 @dataclass(frozen=True)
@@ -256,7 +239,7 @@ class _Reader:
         return v
 
     def duration(self, path: str, default: Any = ...) -> float:
-        return parse_duration(self.get(path, default), source=self.source, field_=path)
+        return parse_duration(self.get(path, default), source=self.source, field=path)
 
     def non_negative(self, path: str, kind: type, default: Any = ...) -> Any:
         v = self.typed(path, kind, default)

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.durations import parse_duration
 from harness.errors import ConfigError
 from harness.platform.base import StackSpec
-from harness.values import load_stack, parse_duration
+from harness.values import load_stack
 
 
 def test_default_values_and_minimal_profile() -> None:
@@ -76,7 +77,8 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "seconds"), [("200ms", 0.2), ("3s", 3.0), ("2m", 120.0), (5, 5.0), ("1.5s", 1.5)]
+    ("raw", "seconds"),
+    [("200ms", 0.2), ("3s", 3.0), ("2m", 120.0), (5, 5.0), ("1.5s", 1.5), ("1m30s", 90.0)],
 )
 def test_durations(raw: object, seconds: float) -> None:
     assert parse_duration(raw) == pytest.approx(seconds)

@@ -16,13 +16,14 @@ from typing import Any
 import yaml
 
 from harness.binaries import find
+from harness.durations import parse_duration
 from harness.errors import ConfigError
 from harness.platform.local.envoy import write_atomic
 from harness.platform.local.probe import http_status, wait_for
 from harness.platform.local.prometheus import monitoring_dir
 from harness.ports import LOOPBACK
 from harness.supervisor import Ledger, Supervised, spawn
-from harness.values import LocalValues, parse_duration
+from harness.values import LocalValues
 
 __all__ = ["Alertmanager", "local_config", "routes_file"]
 
