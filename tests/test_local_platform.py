@@ -24,6 +24,7 @@ import pytest
 from harness.errors import FaultError, Unsupported
 from harness.platform.base import Injection, Platform, StackSpec
 from harness.platform.local import LocalPlatform
+from harness.platform.local.control_token import read_token
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +71,11 @@ def _get(url: str, timeout: float = 10) -> tuple[int, dict[str, Any]]:
             return exc.code, json.loads(body or b"{}")
         except ValueError:
             return exc.code, {"raw": body.decode(errors="replace")}
+
+
+def _auth(stack: Stack) -> dict[str, str]:
+    """The control API's bearer token, as every client of the controller sends it."""
+    return {"Authorization": "Bearer " + read_token(stack.p.home)}
 
 
 class Stack:
@@ -245,7 +251,9 @@ def test_a_rollback_alert_shifts_the_canary_back(stack: Stack) -> None:
         },
     }
     body = json.dumps({"version": "4", "status": "firing", "alerts": [alert]}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/webhook/webhook", data=body)
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhook/pager", data=body, headers=_auth(stack)
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             assert resp.status == 200
@@ -317,7 +325,10 @@ def test_control_api_names_bad_fields(stack: Stack) -> None:
         stack.p._post("/kill", {})
     port = stack.p.state()["ports"]["control"]
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/webhook/harness", data=b"not json", method="POST"
+        f"http://127.0.0.1:{port}/webhook/harness",
+        data=b"not json",
+        method="POST",
+        headers=_auth(stack),
     )
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=5)
@@ -458,7 +469,11 @@ def test_spot_interruption_drains_before_the_notice_expires(stack: Stack) -> Non
     t0 = time.time()
     inj = stack.p.spot_interrupt(node, notice_s=8)
     imds = next(n for n in stack.p.state()["nodes"] if n["name"] == node)["imds"]
-    req = urllib.request.Request(imds + "/latest/api/token", method="PUT")
+    req = urllib.request.Request(
+        imds + "/latest/api/token",
+        method="PUT",
+        headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"},
+    )
     token = urllib.request.urlopen(req, timeout=2).read().decode()
     req = urllib.request.Request(
         imds + "/latest/meta-data/spot/instance-action", headers={"X-aws-ec2-metadata-token": token}
@@ -520,7 +535,8 @@ def test_postgresql_outage_shows_in_the_dependency_gauge(stack: Stack, mode: str
     metrics = f"http://127.0.0.1:{stack.p.state()['ports']['control']}/metrics"
 
     def pg_up() -> bool:
-        with urllib.request.urlopen(metrics, timeout=5) as resp:
+        req = urllib.request.Request(metrics, headers=_auth(stack))
+        with urllib.request.urlopen(req, timeout=5) as resp:
             text = resp.read().decode()
         return 'modelserve_dependency_up{dependency="postgresql"} 1' in text
 

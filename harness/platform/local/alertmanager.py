@@ -52,14 +52,16 @@ def _shorten(route: dict[str, Any], local: LocalValues) -> None:
     ):
         value = cap
         if key in route:
-            value = min(cap, parse_duration(route[key], field_=f"route.{key}"))
+            value = min(cap, parse_duration(route[key], field=f"route.{key}"))
         if key in route or "receiver" in route:
             route[key] = f"{value:g}s"
     for child in route.get("routes", []) or []:
         _shorten(child, local)
 
 
-def local_config(webhook_base: str, local: LocalValues, source: Path | None) -> dict[str, Any]:
+def local_config(
+    webhook_base: str, local: LocalValues, source: Path | None, token_file: Path | None = None
+) -> dict[str, Any]:
     """Alertmanager config: the source's routes (or one default route), webhooks to us."""
     base: dict[str, Any] = {}
     if source is not None:
@@ -76,11 +78,13 @@ def local_config(webhook_base: str, local: LocalValues, source: Path | None) -> 
     route.setdefault("group_by", ["alertname"])
     _shorten(route, local)
     names = _receivers_in(route) | {r.get("name") for r in base.get("receivers", []) or []}
-    receivers = [
-        {
-            "name": name,
-            "webhook_configs": [{"url": f"{webhook_base}/webhook/{name}", "send_resolved": True}],
+    hook: dict[str, Any] = {"send_resolved": True}
+    if token_file is not None:  # the controller's API wants its bearer token
+        hook["http_config"] = {
+            "authorization": {"type": "Bearer", "credentials_file": str(token_file)}
         }
+    receivers = [
+        {"name": name, "webhook_configs": [{"url": f"{webhook_base}/webhook/{name}", **hook}]}
         for name in sorted(n for n in names if n)
     ]
     cfg: dict[str, Any] = {"route": route, "receivers": receivers}
@@ -99,9 +103,11 @@ class Alertmanager:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def write_config(self, webhook_base: str, local: LocalValues) -> Path:
+    def write_config(
+        self, webhook_base: str, local: LocalValues, token_file: Path | None = None
+    ) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
-        cfg = local_config(webhook_base, local, routes_file())
+        cfg = local_config(webhook_base, local, routes_file(), token_file)
         path = self.folder / "alertmanager.yml"
         write_atomic(path, yaml.safe_dump(cfg, sort_keys=False))
         return path

@@ -12,8 +12,11 @@ stop, much as Kubernetes' controllers do:
 
 Clients (the platform object in any process, the ``msai`` commands) talk to it over a small
 JSON API on loopback (``GET /state``, ``POST /kill`` ...); Alertmanager posts to its
-``/webhook/<receiver>``. A fault applied by one process can be reverted by a later one,
-because the controller, not the caller, holds the stack.
+``/webhook/<receiver>``. Every request needs the bearer token of ``<home>/control.token``
+(:mod:`.control_token`): any local user can reach a loopback port, only the stack's owner can
+read that file. A request without it gets 401 and a JSON error. A fault applied by one
+process can be reverted by a later one, because the controller, not the caller, holds the
+stack.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from harness.platform.local.autoscaler import (
     replica_pods,
 )
 from harness.platform.local.autoscaler import pods_metric_replicas as _pods_replicas
+from harness.platform.local.control_token import authorized, read_token, token_path
 from harness.platform.local.dependencies import S3, S3_CREDENTIALS, Postgres, Redis, model_dir_for
 from harness.platform.local.hold import HoldProxy
 from harness.platform.local.hpa.pods import status_replicas
@@ -126,6 +130,7 @@ class Controller:
         self.values: StackValues = load_stack(spec)
         self.settings: LocalSettings = local_settings()
         self.control_port = control_port
+        self.token = read_token(home)
         self.ledger = Ledger(home / "ledger.json")
         self.logs = home / "logs"
         self.lock = threading.RLock()
@@ -274,9 +279,12 @@ class Controller:
             envoy_admin=self.ports["envoy_admin"],
             alertmanager=self.ports["alertmanager"],
             platform=self.control_port,
+            platform_token=token_path(self.home),
         )
         self.infra["prometheus"] = self.prom.start(self.ledger, self.logs)
-        self.am.write_config(f"http://{LOOPBACK}:{self.control_port}", self.values.local)
+        self.am.write_config(
+            f"http://{LOOPBACK}:{self.control_port}", self.values.local, token_path(self.home)
+        )
         self.infra["alertmanager"] = self.am.start(self.ledger, self.logs)
         # Links: how each service reaches its dependencies (cut for partitions / outages).
         for s in self.services:
@@ -1524,7 +1532,25 @@ def _serve_api(ctl: Controller, done: threading.Event) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
+        def _refused(self) -> bool:
+            """Answer 401 unless the request carries the control token."""
+            if authorized(self.headers.get("Authorization"), ctl.token):
+                return False
+            self.close_connection = True  # the body of a refused POST stays unread
+            send_json(
+                self,
+                401,
+                {
+                    "error": "missing or wrong bearer token (Authorization: Bearer <token>, "
+                    f"the token in {token_path(ctl.home)})",
+                    "type": "PlatformError",
+                },
+            )
+            return True
+
         def do_GET(self) -> None:
+            if self._refused():
+                return None
             path, _, query = self.path.partition("?")
             if path == "/state":
                 return send_json(self, 200, ctl.state())
@@ -1536,6 +1562,8 @@ def _serve_api(ctl: Controller, done: threading.Event) -> ThreadingHTTPServer:
             send_json(self, 404, {"error": f"no route {path}"})
 
         def do_POST(self) -> None:
+            if self._refused():
+                return None
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 body = json.loads(self.rfile.read(length) or b"{}")

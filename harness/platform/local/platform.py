@@ -33,6 +33,7 @@ from harness.errors import (
     Unsupported,
 )
 from harness.platform.base import Endpoint, Injection, Node, Replica, StackSpec, Store
+from harness.platform.local.control_token import read_token, write_token
 from harness.platform.local.settings import local_settings, state_dir
 from harness.ports import LOOPBACK, free_port
 from harness.supervisor import Ledger, LedgerEntry, alive, cleanup, spawn
@@ -97,7 +98,10 @@ class LocalPlatform:
             f"http://{LOOPBACK}:{ctl['port']}{path}",
             data=data,
             method=method,
-            headers={"Content-Type": "application/json"},
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {read_token(self.home)}",
+            },
         )
         try:
             with loopback.urlopen(req, timeout=timeout) as resp:
@@ -178,6 +182,7 @@ class LocalPlatform:
             shutil.rmtree(self.home / "logs.prev", ignore_errors=True)
             logs.rename(self.home / "logs.prev")
         port = free_port()
+        write_token(self.home)  # a new one each up: a token read before it is worth nothing
         cmd = [
             sys.executable,
             "-m",

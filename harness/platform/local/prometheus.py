@@ -79,6 +79,7 @@ class Prometheus:
         envoy_admin: int,
         alertmanager: int | None,
         platform: int | None = None,
+        platform_token: Path | None = None,
     ) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         if not self.targets_file.exists():
@@ -115,12 +116,13 @@ class Prometheus:
         assert isinstance(scrapes, list)
         if platform is not None:
             # The controller's own gauges: replicas desired/ready, spot notices, dependencies.
-            scrapes.append(
-                {
-                    "job_name": "platform",
-                    "static_configs": [{"targets": [f"{LOOPBACK}:{platform}"]}],
-                }
-            )
+            job: dict[str, object] = {
+                "job_name": "platform",
+                "static_configs": [{"targets": [f"{LOOPBACK}:{platform}"]}],
+            }
+            if platform_token is not None:  # the controller's API wants its bearer token
+                job["authorization"] = {"type": "Bearer", "credentials_file": str(platform_token)}
+            scrapes.append(job)
         if alertmanager is not None:
             cfg["alerting"] = {
                 "alertmanagers": [{"static_configs": [{"targets": [f"{LOOPBACK}:{alertmanager}"]}]}]
