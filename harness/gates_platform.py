@@ -3,6 +3,7 @@
     - {gate: replicas, service: ner, at_least: 2, within: 90s}         # after the first fault
     - {gate: replicas, service: ner, at_most: 1, after: 40s, within: 60s, count: desired}
     - {gate: alert, name: ModelServeHighErrorRate, fires_within: 30s, resolves: true}
+    - {gate: alert, name: NoReadyReplicas, delivered: true}   # reached a receiver, not only fired
     - {gate: no_unexpected_alerts, allow: [ModelServeHighErrorRate]}
     - {gate: measurement, name: cold_start_s, max: 15}                 # min / max, stat
     - {gate: monitoring_coverage}   # every rule and panel query had data (observe.monitoring)
@@ -158,6 +159,9 @@ class AlertGate:
     resolves: bool
     resolves_within: float | None
     after: float | None
+    delivered: bool = False
+    """Also require that Alertmanager delivered it (an ``alert`` event from the receiver,
+    ``source: alertmanager``): an alert that fires but pages no one fails."""
 
     kind = "alert"
 
@@ -167,26 +171,34 @@ class AlertGate:
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], where: SpecLocation) -> AlertGate:
-        where.check_keys(spec, {"name", "fires_within", "resolves", "resolves_within", "after"})
+        where.check_keys(
+            spec, {"name", "fires_within", "resolves", "resolves_within", "after", "delivered"}
+        )
         if "name" not in spec:
             raise where.error("needs 'name' (the alert)", "name")
         resolves = spec.get("resolves", False)
         if not isinstance(resolves, bool):
             raise where.error("expected true or false", "resolves")
+        delivered = spec.get("delivered", False)
+        if not isinstance(delivered, bool):
+            raise where.error("expected true or false", "delivered")
         return cls(
             str(spec["name"]),
             _duration(spec, "fires_within", where),
             resolves or "resolves_within" in spec,
             _duration(spec, "resolves_within", where),
             _duration(spec, "after", where),
+            delivered,
         )
 
     def evaluate(self, ctx: GateContext) -> Verdict:
-        expected = {
+        expected: dict[str, Any] = {
             "fires_within_s": self.fires_within,
             "resolves": self.resolves,
             "resolves_within_s": self.resolves_within,
         }
+        if self.delivered:
+            expected["delivered"] = True
         start = _start(ctx, self.after)
         mine = [e for e in ctx.of_kind("alert") if e["name"] == self.alert and e.t >= start]
         off = _alert_observer_off(ctx)
@@ -198,18 +210,29 @@ class AlertGate:
         fired_after = round(fired.t - start, 3)
         resolved = next((e for e in mine if e["state"] == "resolved" and e.t >= fired.t), None)
         resolved_after = None if resolved is None else round(resolved.t - fired.t, 3)
-        observed = {
+        observed: dict[str, Any] = {
             "fired": True,
             "fired_after_s": fired_after,
             "resolved": resolved is not None,
             "resolved_after_s": resolved_after,
         }
+        delivery = next(
+            (e for e in mine if e["state"] == "firing" and e.get("source") == "alertmanager"),
+            None,
+        )
+        if self.delivered:
+            observed["delivered"] = delivery is not None
+            observed["delivered_after_s"] = (
+                None if delivery is None else round(delivery.t - start, 3)
+            )
         evidence = {"states": [(round(e.t - start, 3), e["state"], e.get("source")) for e in mine]}
         ok = self.fires_within is None or fired_after <= self.fires_within
         if self.resolves:
             ok = ok and resolved_after is not None
             if self.resolves_within is not None and resolved_after is not None:
                 ok = ok and resolved_after <= self.resolves_within
+        if self.delivered:
+            ok = ok and delivery is not None
         return Verdict(self.name, self.kind, "pass" if ok else "fail", expected, observed, evidence)
 
 

@@ -127,6 +127,11 @@ def _alert(expected: Mapping[str, Any], observed: Mapping[str, Any]) -> list[str
             parts.append(res)
         else:
             parts.append("never resolved")
+    if expected.get("delivered"):
+        if observed.get("delivered"):
+            parts.append(f"delivered after {format_value(observed.get('delivered_after_s'))} s")
+        else:
+            parts.append("never delivered to a receiver")
     return parts
 
 

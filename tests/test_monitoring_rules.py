@@ -134,13 +134,24 @@ def test_unknown_metric_names_are_caught() -> None:
 
 def test_alertmanager_routes() -> None:
     config = yaml.safe_load((MONITORING / "alertmanager.yaml").read_text())
-    assert [r["name"] for r in config["receivers"]] == ["webhook"]
-    hook = config["receivers"][0]["webhook_configs"][0]
-    # the placeholder each platform replaces (docs/contracts.md)
-    assert hook["url"] == "http://alert-webhook.invalid/alerts"
-    assert hook["send_resolved"] is True
-    routes = [config["route"], *config["route"]["routes"]]
-    assert all(r["receiver"] == "webhook" for r in routes)
+    hooks = {r["name"]: r["webhook_configs"][0] for r in config["receivers"]}
+    assert sorted(hooks) == ["pager", "ticket"]
+    for name, hook in hooks.items():
+        # the placeholders each platform replaces (docs/contracts.md)
+        assert hook["url"] == f"http://alert-{name}.invalid/alerts"
+        assert hook["send_resolved"] is True
+    by_severity = {m: r["receiver"] for r in config["route"]["routes"] for m in r["matchers"]}
+    assert by_severity == {'severity="critical"': "pager", 'severity="warning"': "ticket"}
+    assert config["route"]["receiver"] == "ticket"  # no severity: still someone's ticket
+    # Every rule's severity has a route, so no alert falls to the default by accident.
+    severities = {
+        rule["labels"]["severity"]
+        for group in yaml.safe_load((MONITORING / "alerts.rules.yaml").read_text())["groups"]
+        for rule in group["rules"]
+    }
+    assert {f'severity="{s}"' for s in severities} <= set(by_severity)
+    sources = [m for r in config["inhibit_rules"] for m in r["source_matchers"]]
+    assert 'alertname="NoReadyReplicas"' in sources
     amtool = shutil.which("amtool")
     if amtool is None:
         pytest.skip("amtool not installed (Debian prometheus-alertmanager)")
