@@ -9,6 +9,7 @@ Keys, by who reads them::
     mix: {ner: 0.7, vision: 0.3}    # route-table names -> weights
     seed: 7                         # arrivals are seeded
     workers: 2                      # generator processes; 0 = a thread in this process
+    engine: locust                  # what sends the arrivals: native (default) or locust
     timeout: 5s                     # each request's client timeout
     replay: runs/.../arrivals.json  # send exactly these recorded arrivals (relative paths from
                                     # the working directory); the file carries rate, shape,
@@ -45,9 +46,17 @@ LOAD_SHAPE_KEYS: dict[str, tuple[str, ...]] = {
     "ramp": ("from", "to", "duration"),
 }
 #: keys the planner reads beside the shape's own
-LOAD_RUNNER_KEYS: tuple[str, ...] = ("shape", "mix", "seed", "workers", "timeout", "replay")
+LOAD_RUNNER_KEYS: tuple[str, ...] = (
+    "shape",
+    "mix",
+    "seed",
+    "workers",
+    "engine",
+    "timeout",
+    "replay",
+)
 #: the only keys a replayed load may carry (the arrivals file holds the rest)
-REPLAY_KEYS: tuple[str, ...] = ("shape", "replay", "workers", "timeout")
+REPLAY_KEYS: tuple[str, ...] = ("shape", "replay", "workers", "engine", "timeout")
 
 _RATE = {"type": "number", "minimum": 0}
 
@@ -97,6 +106,7 @@ def load_schema(duration: Mapping[str, Any]) -> dict[str, Any]:
             },
             "seed": {"type": "integer"},
             "workers": {"type": "integer", "minimum": 0},
+            "engine": {"enum": ["native", "locust"]},
             "timeout": duration,
             "replay": {"type": "string", "minLength": 1},
         },

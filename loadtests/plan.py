@@ -9,6 +9,7 @@ The keys the runner reads beside the shape's own (:mod:`loadtests.shapes`)::
       mix: {ner: 0.7, vision: 0.3}   # route-table names; default: every endpoint evenly
       seed: 7                     # default: the scenario's seed, else MSAI_LOAD_SEED
       workers: 2                  # generator processes; 0 = a thread (default MSAI_LOAD_WORKERS)
+      engine: locust              # or native: what sends it (default MSAI_LOAD_ENGINE)
       timeout: 5s                 # per request (default MSAI_LOAD_TIMEOUT_S)
       replay: runs/2026-.../arrivals.json   # send exactly these arrivals instead
 
@@ -33,7 +34,7 @@ from harness.record import RunRecord
 from loadtests.arrivals import Schedule, build_schedule
 from loadtests.routes import Target, build_targets
 from loadtests.runner import LoadResult, run_load
-from loadtests.settings import LoadSettings, load_settings_from_env
+from loadtests.settings import ENGINES, LoadSettings, load_settings_from_env
 from loadtests.shapes import shape_from_spec
 
 __all__ = ["LoadPlan", "load_duration_s", "plan_load", "run_planned", "run_spec"]
@@ -69,6 +70,14 @@ def plan_load(
                 f"expected a count >= 0, got {workers!r}", source=source, field="load.workers"
             )
         overrides["workers"] = workers
+    if "engine" in spec:
+        if spec["engine"] not in ENGINES:
+            raise ConfigError(
+                f"expected one of {list(ENGINES)}, got {spec['engine']!r}",
+                source=source,
+                field="load.engine",
+            )
+        overrides["engine"] = spec["engine"]
     if "timeout" in spec:
         timeout_s = parse_duration(spec["timeout"], source=source, field="load.timeout")
         if timeout_s <= 0:

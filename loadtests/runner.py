@@ -40,6 +40,7 @@ __all__ = [
     "ProcessWorkers",
     "ThreadWorkers",
     "WorkerPool",
+    "default_pool",
     "run_load",
 ]
 
@@ -112,14 +113,22 @@ class ThreadWorkers:
 
 
 class ProcessWorkers:
-    """``count`` worker processes on this machine; ``cpus`` pins worker i to cpus[i % len]."""
+    """``count`` worker processes on this machine; ``cpus`` pins worker i to cpus[i % len].
+    ``module`` is what each runs: the native generator, or Locust's runner
+    (:mod:`loadtests.locust_runner`), which speak the same messages."""
 
     def __init__(
-        self, count: int, *, cpus: list[int] | None = None, ready_timeout_s: float = 60.0
+        self,
+        count: int,
+        *,
+        cpus: list[int] | None = None,
+        ready_timeout_s: float = 60.0,
+        module: str = "loadtests.worker",
     ) -> None:
         if count < 1:
             raise ValueError("count must be >= 1")
         self.count = count
+        self.module = module  # the worker entry point: loadtests.worker or .locust_runner
         self.cpus = cpus
         self.ready_timeout_s = ready_timeout_s
         self._procs: list[subprocess.Popen[str]] = []
@@ -132,7 +141,7 @@ class ProcessWorkers:
         body = {k: v for k, v in plan.items() if not k.endswith("_obj")}
         path.write_text(json.dumps(body), encoding="utf-8")
         for i in range(self.count):
-            cmd = [sys.executable, "-m", "loadtests.worker", f"--plan={path}"]
+            cmd = [sys.executable, "-m", self.module, f"--plan={path}"]
             cmd += [f"--part={i}", f"--of={self.count}"]
             if self.cpus:
                 cmd.append(f"--cpu={self.cpus[i % len(self.cpus)]}")
@@ -228,6 +237,18 @@ def _read_worker(index: int, proc: subprocess.Popen[str], out: queue.Queue[Messa
     out.put((index, {"type": "exit", "rc": rc, "error": err[-4000:]}))
 
 
+def default_pool(settings: LoadSettings) -> WorkerPool:
+    """Where ``settings`` says to run: Locust's runner in ``workers`` processes (at least one:
+    it monkey-patches, so never in this process), else the native generator in ``workers``
+    processes or a thread."""
+    if settings.engine == "locust":
+        return ProcessWorkers(max(settings.workers, 1), module=LOCUST_WORKER)
+    return ProcessWorkers(settings.workers) if settings.workers else ThreadWorkers()
+
+
+LOCUST_WORKER = "loadtests.locust_runner"
+
+
 @dataclass
 class LoadResult:
     schedule: Schedule
@@ -239,6 +260,8 @@ class LoadResult:
     stopped: bool
     cpu_s: float = 0.0  # CPU time the generators used (all workers together)
     last_dispatch_s: float = 0.0  # when the last request went out, seconds from t0
+    locust_requests: int | None = None  # Locust's own counts (engine: locust), else None
+    locust_failures: int | None = None
 
     @property
     def achieved_rate(self) -> float:
@@ -266,13 +289,13 @@ def run_load(
 ) -> LoadResult:
     """Send ``schedule`` to ``targets``; blocks until the load is over.
 
-    ``pool`` defaults to ``settings.workers`` processes, or a thread when that is 0. With a
+    ``pool`` defaults to :func:`default_pool` (``settings.engine`` and ``settings.workers``). With a
     ``record``, ``arrivals.json`` is written first, then a ``load_bucket`` event per route and
     second as the seconds finish, then a ``load_summary`` per route and for ``"all"``. Setting
     ``stop`` (or Ctrl-C) stops dispatching; what was measured is still returned and recorded.
     """
     s = settings or load_settings_from_env()
-    pool = pool or (ProcessWorkers(s.workers) if s.workers else ThreadWorkers())
+    pool = pool or default_pool(s)
     if record is not None:
         schedule.write(record.directory / "arrivals.json")  # compact: soaks hold many
     plan = {
@@ -326,6 +349,7 @@ def run_load(
         pool.close()
         timeline.finish()
     duration = max(schedule.duration_s, 1e-9)
+    locust = isinstance(pool, ProcessWorkers) and pool.module == LOCUST_WORKER
     summaries = timeline.summaries(duration)
     if record is not None:
         for summary in summaries.values():
@@ -343,4 +367,6 @@ def run_load(
         stopped,
         timeline.cpu_s,
         timeline.last_dispatch_s,
+        timeline.locust_requests if locust else None,
+        timeline.locust_failures if locust else None,
     )

@@ -9,7 +9,10 @@ from modelserve.common.settings import env_field, load_settings
 
 from harness.errors import ConfigError
 
-__all__ = ["LoadSettings", "load_settings_from_env"]
+__all__ = ["ENGINES", "LoadSettings", "load_settings_from_env"]
+
+#: what can send a schedule (``engine:`` of a load block, ``MSAI_LOAD_ENGINE``)
+ENGINES = ("native", "locust")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,11 @@ class LoadSettings:
         "'generator_overload' errors instead of being sent (bounds memory, never hides them)",
     )
     workers: int = env_field(0, "generator worker processes; 0 runs in-process (a thread)")
+    engine: str = env_field(
+        "native",
+        "what sends the schedule: 'native' (the project's generator) or 'locust' (Locust's "
+        "runner, in worker processes of its own; workers 0 counts as 1)",
+    )
     start_delay_s: float = env_field(
         0.3, "lead time (seconds) from every generator being ready to the schedule's zero"
     )
@@ -42,6 +50,10 @@ class LoadSettings:
                 raise ConfigError(f"must be > 0, got {getattr(self, name)}", field=name)
         if self.max_connections < 1 or self.max_in_flight < 1 or self.workers < 0:
             raise ConfigError("max_connections, max_in_flight >= 1 and workers >= 0 required")
+        if self.engine not in ENGINES:
+            raise ConfigError(
+                f"expected one of {list(ENGINES)}, got {self.engine!r}", field="engine"
+            )
 
 
 def load_settings_from_env(**overrides: Any) -> LoadSettings:

@@ -164,6 +164,9 @@ class Timeline:
         self.unsent = 0
         self.cpu_s = 0.0
         self.last_dispatch_s = 0.0
+        # Locust's own request and failure counts (engine: locust), to compare with ours
+        self.locust_requests = 0
+        self.locust_failures = 0
         self.seconds: list[list[Bucket]] = []
 
     def feed(self, source: int, msg: dict[str, Any]) -> None:
@@ -191,6 +194,9 @@ class Timeline:
             self.unsent += int(msg.get("unsent", 0))
             self.cpu_s += float(msg.get("cpu_s", 0.0))
             self.last_dispatch_s = max(self.last_dispatch_s, float(msg.get("last_dispatch_s", 0)))
+        elif kind == "locust":
+            self.locust_requests += int(msg["requests"])
+            self.locust_failures += int(msg["failures"])
         else:
             raise ValueError(f"unknown generator message {msg!r}")
 
