@@ -114,8 +114,12 @@ class Batcher(Generic[In, Out]):
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
-        self._thread.start()
+        # Published once started: stop() may run meanwhile (SIGTERM while the model loads),
+        # and a thread not yet started cannot be joined. Started after stop(), it finds
+        # nothing to take and ends.
+        thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        thread.start()
+        self._thread = thread
 
     def stop(self, timeout: float, grace: float = 0.0) -> bool:
         """Refuse new work; let queued work run for ``timeout`` s; then cut off the rest.
