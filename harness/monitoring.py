@@ -10,7 +10,9 @@ Prometheus during a game day.
 - an alert: its operands. ``error_ratio > 0.05`` is empty while all is well, which says
   nothing about whether ``error_ratio`` exists; so each side of a top-level comparison,
   ``and`` or ``unless`` is queried on its own, less number literals and vector-matching
-  modifiers (``on (...)``, ``ignoring (...)``, ``group_left``, ``bool``).
+  modifiers (``on (...)``, ``ignoring (...)``, ``group_left``, ``bool``); a side that one
+  pair of brackets encloses is split in turn (``(a == 0 and b > 0) unless c`` -> ``a``,
+  ``b``, ``c``).
 
 Recording rules of a ``*platform-bridge`` group translate Kubernetes sources
 (kube-state-metrics, the Redis and PostgreSQL exporters) into the names the local platform
@@ -143,7 +145,7 @@ def operands(expr: str) -> list[str]:
             continue
         i += 1
     if not cuts:
-        return [expr.strip()]
+        return _unwrapped(expr.strip())
     parts, start = [], 0
     for a, b in cuts:
         parts.append(expr[start:a])
@@ -153,8 +155,41 @@ def operands(expr: str) -> list[str]:
     for part in parts:
         text = _MODIFIERS.sub("", part, count=1).strip()
         if text and not _NUMBER.match(text):
-            out.append(text)
+            out += _unwrapped(text)
     return out
+
+
+def _closing(text: str) -> int:
+    """Index of the bracket that closes ``text[0]`` (-1 if none), string literals skipped."""
+    depth, quote, escaped = 0, "", False
+    for i, ch in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'`":
+            quote = ch
+        elif ch in _PAIRS:
+            depth += 1
+        elif ch in _PAIRS.values():
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _unwrapped(text: str) -> list[str]:
+    """``text``'s own operands where one pair of brackets holds all of it and splits inside
+    (``(a == 0 and b > 0) unless c``: the bracket is as empty as ``a == 0`` while all is
+    well); ``[text]`` otherwise, brackets kept (``(a - b)`` is one query)."""
+    if not (text.startswith("(") and _closing(text) == len(text) - 1):
+        return [text]
+    inner = text[1:-1]
+    parts = operands(inner)
+    return [text] if parts == [inner.strip()] else parts
 
 
 def _fill(expr: str) -> str:

@@ -35,6 +35,14 @@ from harness.record import RunRecord, read_events
             ['a{v="c"}', '(a{v="c"} - ignoring (v) a{v="s"})'],
         ),
         ("a unless b", ["a", "b"]),
+        # a bracketed side that filters is split in turn: it is empty while all is well
+        ("(a == 0 and on (s) b > 0) unless on (s) c < 120", ["a", "b", "c"]),
+        ("(a < b) unless c < 120", ["a", "b", "c"]),
+        ("((a == 0)) unless c", ["a", "c"]),
+        # brackets around arithmetic, or two bracketed terms, are one query
+        ("(a - b) > 0.02", ["(a - b)"]),
+        ("(a) / (b) > 1", ["(a) / (b)"]),
+        ('(x{l=")"} == 0) unless c', ['x{l=")"}', "c"]),
         # `or` keeps the whole: one side with data is enough
         ("a or b * 0", ["a or b * 0"]),
         ("sum by (s) (rate(x[1m])) / sum(y)", ["sum by (s) (rate(x[1m])) / sum(y)"]),
