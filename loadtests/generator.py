@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from harness.latency import HIGHEST_US, Histogram, encode_histogram, new_histogram
 from loadtests.arrivals import Schedule
 from loadtests.client import HostPool, raw_request
+from loadtests.credentials import request_auth
 from loadtests.routes import Target
 from loadtests.settings import LoadSettings
 
@@ -122,10 +123,19 @@ class OpenLoopGenerator:
         for route in schedule.routes:
             parts = urlsplit(targets[route].url)
             if parts.scheme != "http" or not parts.hostname:
-                raise ValueError(f"route {route}: only http:// URLs, got {targets[route].url!r}")
+                raise ValueError(
+                    f"route {route}: the native engine sends http:// only, got "
+                    f"{targets[route].url!r} (https:// needs engine: locust)"
+                )
         self.schedule = schedule
         self.targets = targets
         self.settings = settings
+        self._auth = request_auth(
+            bearer_token=settings.bearer_token,
+            api_key=settings.api_key,
+            api_key_header=settings.api_key_header,
+            headers=settings.headers,
+        )
         self.t0 = t0
         self.sink = sink
         self.stop = stop or threading.Event()
@@ -182,6 +192,7 @@ class OpenLoopGenerator:
         s = self.settings
         clients: dict[tuple[str, int], HostPool] = {}
         calls: list[_Call] = []
+        headers = self._auth.headers
         for route in self.schedule.routes:
             target = self.targets[route]
             parts = urlsplit(target.url)
@@ -197,7 +208,7 @@ class OpenLoopGenerator:
             if parts.query:
                 uri += "?" + parts.query
             raws = [
-                raw_request(target.method, uri, key[0], key[1], target.headers, body)
+                raw_request(target.method, uri, key[0], key[1], {**target.headers, **headers}, body)
                 for body in target.bodies
             ]
             calls.append(_Call(clients[key], target.method, raws))

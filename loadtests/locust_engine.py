@@ -38,6 +38,7 @@ from locust.exception import CatchResponseError
 
 from harness.latency import HIGHEST_US, Histogram, encode_histogram, new_histogram
 from loadtests.arrivals import Schedule
+from loadtests.credentials import request_auth, tls_context_factory
 from loadtests.generator import Sink, classify_error
 from loadtests.routes import Target
 from loadtests.settings import LoadSettings
@@ -97,23 +98,38 @@ class ArrivalEngine:
         self.environment = environment
         # Locust's request event: its statistics see each request once, with our latency.
         self._fire_request: Callable[..., Any] = environment.events.request.fire
+        auth = request_auth(
+            bearer_token=settings.bearer_token,
+            api_key=settings.api_key,
+            api_key_header=settings.api_key_header,
+            headers=settings.headers,
+        )
+        tls: dict[str, Any] = {}
+        if any(URL(targets[r].url).scheme == "https" for r in schedule.routes):
+            tls = {
+                "ssl_context_factory": tls_context_factory(settings.ca_bundle, settings.insecure),
+                "insecure": settings.insecure,
+            }
         self.pool = HTTPClientPool(
             concurrency=settings.max_connections,
             connection_timeout=settings.connect_timeout_s,
             network_timeout=settings.timeout_s,
+            **tls,
         )
         self._calls: list[_Call] = []
         for route in schedule.routes:
             target = targets[route]
             url = URL(target.url)
-            if url.scheme != "http" or not url.host:
-                raise ValueError(f"route {route}: only http:// URLs, got {target.url!r}")
+            if url.scheme not in ("http", "https") or not url.host:
+                raise ValueError(
+                    f"route {route}: only http:// or https:// URLs, got {target.url!r}"
+                )
             self._calls.append(
                 _Call(
                     self.pool.get_client(url),
                     target.method,
                     url.request_uri,
-                    dict(target.headers),
+                    {**target.headers, **auth.headers},
                     list(target.bodies),
                 )
             )

@@ -39,6 +39,16 @@ class LoadSettings:
     grace_s: float = env_field(
         0.25, "how long after a second ends (seconds) its timeline bucket is closed"
     )
+    bearer_token: str = env_field(
+        "", "where the bearer token is: env:NAME or file:PATH (sent as Authorization: Bearer)"
+    )
+    api_key: str = env_field("", "where the API key is: env:NAME or file:PATH")
+    api_key_header: str = env_field("X-API-Key", "the header the API key is sent in")
+    headers: str = env_field(
+        "", "where extra request headers are ('Name: value' lines): env:NAME or file:PATH"
+    )
+    ca_bundle: str = env_field("", "PEM CA bundle trusted for https:// targets (else system's)")
+    insecure: bool = env_field(False, "skip TLS verification of https:// targets (explicit)")
     progress_every_s: float = env_field(5.0, "seconds between progress lines on the terminal")
     routes_file: str = env_field("", "YAML route table (default loadtests/data/routes.yaml)")
     data_dir: str = env_field("", "payload folder (default loadtests/data)")

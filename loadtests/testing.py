@@ -29,6 +29,7 @@ import json
 import os
 import random
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -41,7 +42,13 @@ from harness.ports import LOOPBACK, free_port
 
 __all__ = ["EchoConfig", "EchoServer", "echo_server", "main"]
 
-_REASONS = {200: b"OK", 400: b"Bad Request", 404: b"Not Found", 500: b"Internal Server Error"}
+_REASONS = {
+    200: b"OK",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    404: b"Not Found",
+    500: b"Internal Server Error",
+}
 
 
 @dataclass
@@ -51,6 +58,7 @@ class EchoConfig:
     error_ratio: float = 0.0
     seed: int = 1
     pause_until: float = 0.0  # monotonic; responses held until then
+    require_header: str = ""  # "Name: value": echo requests without it get 401
 
 
 class _State:
@@ -58,6 +66,7 @@ class _State:
         self.config = config
         self.rng = random.Random(config.seed)
         self.requests = 0
+        self.unauthorized = 0
         self.busy = 0
         self.queue: collections.deque[tuple[float, Any]] = collections.deque()
         self.connections: set[_Protocol] = set()
@@ -84,6 +93,9 @@ class _Protocol(asyncio.Protocol):
         self.url = b""
         self.body: list[bytes] = []
         self.loop = asyncio.get_running_loop()
+        name, _, value = state.config.require_header.partition(":")
+        self.required = (name.strip().lower().encode(), value.strip().encode())
+        self.authorized = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -109,6 +121,10 @@ class _Protocol(asyncio.Protocol):
                 self.transport.close()
 
     # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if (name.lower(), value.strip()) == self.required:
+            self.authorized = True
+
     def on_url(self, url: bytes) -> None:
         self.url += url
 
@@ -118,6 +134,7 @@ class _Protocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         url, body = self.url, b"".join(self.body)
         self.url, self.body = b"", []
+        authorized, self.authorized = self.authorized, False
         method = self.parser.get_method()
         keep = self.parser.should_keep_alive()
         path = url.split(b"?", 1)[0]
@@ -125,9 +142,13 @@ class _Protocol(asyncio.Protocol):
         if path in (b"/v2/health/live", b"/v2/health/ready"):
             self._send(200, b'{"ready":true}', keep)
         elif path == b"/stats":
-            self._send(200, json.dumps({"requests": st.requests}).encode(), keep)
+            seen = {"requests": st.requests, "unauthorized": st.unauthorized}
+            self._send(200, json.dumps(seen).encode(), keep)
         elif path == b"/admin/config" and method == b"POST":
             self._configure(body, keep)
+        elif st.config.require_header and not authorized:
+            st.unauthorized += 1
+            self._send(401, b'{"error":"unauthorized"}', keep)
         else:
             st.requests += 1
             self._serve(path, len(body), keep)
@@ -200,10 +221,12 @@ def _dispatch(st: _State, loop: asyncio.AbstractEventLoop) -> None:
         loop.call_later(wait, finish)
 
 
-async def _serve(port: int, config: EchoConfig) -> None:
+async def _serve(port: int, config: EchoConfig, tls: ssl.SSLContext | None = None) -> None:
     loop = asyncio.get_running_loop()
     state = _State(config)
-    server = await loop.create_server(lambda: _Protocol(state), LOOPBACK, port, backlog=2048)
+    server = await loop.create_server(
+        lambda: _Protocol(state), LOOPBACK, port, backlog=2048, ssl=tls
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -219,15 +242,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=0)
     parser.add_argument("--error-ratio", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--require-header", default="", help="'Name: value'; else 401")
+    parser.add_argument("--certfile", default="", help="serve https with this PEM chain")
+    parser.add_argument("--keyfile", default="")
     args = parser.parse_args(argv)
     config = EchoConfig(args.latency_ms, args.concurrency, args.error_ratio, args.seed)
+    config.require_header = args.require_header
+    tls = None
+    if args.certfile:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.certfile, args.keyfile or None)
     try:
         import uvloop
 
         runner: Any = uvloop.run
     except ImportError:  # plain asyncio is slower but correct
         runner = asyncio.run
-    runner(_serve(args.port, config))
+    runner(_serve(args.port, config, tls))
 
 
 @dataclass
@@ -235,6 +266,7 @@ class EchoServer:
     url: str
     port: int
     process: subprocess.Popen[bytes]
+    tls: bool = False
 
     @property
     def pid(self) -> int:
@@ -242,14 +274,27 @@ class EchoServer:
 
     def configure(self, **settings: float | bool) -> dict[str, Any]:
         """Change latency_ms / concurrency / error_ratio / pause_ms / close_connections."""
-        return _request(self.port, "POST", "/admin/config", json.dumps(settings).encode())
+        body = json.dumps(settings).encode()
+        return _request(self.port, "POST", "/admin/config", body, tls=self.tls)
 
     def requests_seen(self) -> int:
-        return int(_request(self.port, "GET", "/stats")["requests"])
+        return int(_request(self.port, "GET", "/stats", tls=self.tls)["requests"])
+
+    def unauthorized_seen(self) -> int:
+        """Requests answered 401 for lacking the required header."""
+        return int(_request(self.port, "GET", "/stats", tls=self.tls)["unauthorized"])
 
 
-def _request(port: int, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+def _request(
+    port: int, method: str, path: str, body: bytes | None = None, *, tls: bool = False
+) -> dict[str, Any]:
+    conn: http.client.HTTPConnection
+    if tls:  # the harness's own admin calls: the test's certificate is not what they check
+        conn = http.client.HTTPSConnection(
+            LOOPBACK, port, timeout=5, context=ssl._create_unverified_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
     try:
         conn.request(method, path, body=body)
         resp = conn.getresponse()
@@ -270,6 +315,8 @@ def echo_server(
     seed: int = 1,
     cpu: int | None = None,
     startup_timeout_s: float = 10.0,
+    require_header: str = "",
+    tls: tuple[str, str] | None = None,
 ) -> Iterator[EchoServer]:
     """Run the echo server in a subprocess (pinned to ``cpu`` when given) for a ``with`` block."""
     port = free_port()
@@ -282,7 +329,10 @@ def echo_server(
         f"--concurrency={concurrency}",
         f"--error-ratio={error_ratio}",
         f"--seed={seed}",
+        f"--require-header={require_header}",
     ]
+    if tls is not None:
+        cmd += [f"--certfile={tls[0]}", f"--keyfile={tls[1]}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         if cpu is not None:
@@ -294,7 +344,7 @@ def echo_server(
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 raise PlatformError(f"echo server exited with {proc.returncode}: {err[-2000:]}")
             try:
-                _request(port, "GET", "/v2/health/ready")
+                _request(port, "GET", "/v2/health/ready", tls=tls is not None)
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -302,7 +352,8 @@ def echo_server(
                         f"echo server not ready on port {port} after {startup_timeout_s} s"
                     ) from None
                 time.sleep(0.05)
-        yield EchoServer(f"http://{LOOPBACK}:{port}", port, proc)
+        scheme = "https" if tls is not None else "http"
+        yield EchoServer(f"{scheme}://{LOOPBACK}:{port}", port, proc, tls is not None)
     finally:
         _stop(proc)
 
