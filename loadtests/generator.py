@@ -124,7 +124,7 @@ class OpenLoopGenerator:
             parts = urlsplit(targets[route].url)
             if parts.scheme != "http" or not parts.hostname:
                 raise ValueError(
-                    f"route {route}: the native engine sends http:// only, got "
+                    f"route {route}: only http:// URLs on the native engine, got "
                     f"{targets[route].url!r} (https:// needs engine: locust)"
                 )
         self.schedule = schedule
