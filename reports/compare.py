@@ -26,7 +26,9 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness.errors import RecordError
+from harness.latency import ranks_at
 from reports.model import LoadBucket, LoadSummary, RunData
+from reports.quantiles import route_quantiles
 
 __all__ = ["Comparison", "MetricComparison", "compare_runs"]
 
@@ -167,25 +169,33 @@ def _latency(
     metrics = [f"p{q}_ms" for q in _QUANTILES]
 
     def finish(
-        points: tuple[list[float], list[float]],
+        points: tuple[dict[str, float | None], dict[str, float | None]],
         boots: tuple[list[np.ndarray[Any, Any]], list[np.ndarray[Any, Any]]],
         method: str,
     ) -> list[MetricComparison]:
-        return [
-            _finish(
-                route,
-                m,
-                points[1][i],
-                points[0][i],
-                boots[1][i],
-                boots[0][i],
-                confidence,
-                threshold,
-                False,
-                method,
+        # The points are the load table's own quantiles (one definition in every table);
+        # the bootstrap only says how far they may move.
+        out = []
+        for i, m in enumerate(metrics):
+            cur, base = points[0][m], points[1][m]
+            if cur is None or base is None:
+                out.append(_nodata(route, m, method, "no latency histogram in a run"))
+                continue
+            out.append(
+                _finish(
+                    route,
+                    m,
+                    base,
+                    cur,
+                    boots[1][i],
+                    boots[0][i],
+                    confidence,
+                    threshold,
+                    False,
+                    method,
+                )
             )
-            for i, m in enumerate(metrics)
-        ]
+        return out
 
     per_second = _second_histograms(current, route), _second_histograms(baseline, route)
     if per_second[0] is not None and per_second[1] is not None:
@@ -195,7 +205,7 @@ def _latency(
         if len(cm) >= _MIN_BUCKETS and len(bm) >= _MIN_BUCKETS:
             length = _block_length(min(len(cm), len(bm)))
             return finish(
-                (_quantiles(cv, cm.sum(axis=0)), _quantiles(bv, bm.sum(axis=0))),
+                (route_quantiles(current, route), route_quantiles(baseline, route)),
                 (
                     _matrix_boot(cv, cm, rng, resamples, length),
                     _matrix_boot(bv, bm, rng, resamples, length),
@@ -208,7 +218,7 @@ def _latency(
         if cc.sum() < _MIN_SAMPLES or bc.sum() < _MIN_SAMPLES:
             return [_nodata(route, m, "hdr", "fewer than 20 requests in a run") for m in metrics]
         return finish(
-            (_quantiles(cv, cc), _quantiles(bv, bc)),
+            (route_quantiles(current, route), route_quantiles(baseline, route)),
             (_hist_boot(cv, cc, rng, resamples), _hist_boot(bv, bc, rng, resamples)),
             "hdr (requests resampled as independent)",
         )
@@ -414,15 +424,6 @@ def _coarsen(
     return top, merged
 
 
-def _quantiles(values: np.ndarray[Any, Any], counts: np.ndarray[Any, Any]) -> list[float]:
-    cum = np.cumsum(counts)
-    out = []
-    for q in _QUANTILES:
-        idx = int(np.searchsorted(cum, q / 100 * cum[-1], side="left"))
-        out.append(float(values[min(idx, len(values) - 1)]))
-    return out
-
-
 def _matrix_boot(
     values: np.ndarray[Any, Any],
     matrix: np.ndarray[Any, Any],
@@ -436,7 +437,7 @@ def _matrix_boot(
     total = cum[:, -1:]
     out = []
     for q in _QUANTILES:
-        idx = (cum < (q / 100 * total)).sum(axis=1)
+        idx = (cum < ranks_at(total, q)).sum(axis=1)
         out.append(values[np.minimum(idx, len(values) - 1)])
     return out
 
@@ -492,6 +493,6 @@ def _hist_boot(
     cum = np.cumsum(draws, axis=1)
     out = []
     for q in _QUANTILES:
-        idx = (cum < (q / 100 * n)).sum(axis=1)
+        idx = (cum < ranks_at(n, q)).sum(axis=1)
         out.append(values[np.minimum(idx, len(values) - 1)])
     return out

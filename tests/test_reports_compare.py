@@ -167,3 +167,18 @@ def test_bad_baseline_files_are_named(runs: dict[str, RunData], tmp_path: Path) 
     bad.write_text(json.dumps(body))
     with pytest.raises(RecordError, match="baseline_schema 9"):
         load_baseline(bad)
+
+
+def test_the_baseline_table_shows_the_load_tables_quantiles() -> None:
+    """One quantile definition: a comparison's points are the load table's values."""
+    from reports.model import load_run
+    from reports.quantiles import route_quantiles
+
+    real = load_run(Path(__file__).parent / "data" / "reports" / "real-echo-delay")
+    table = {(m.route, m.metric): m for m in compare_runs(real, real).metrics}
+    for route in ("all", "echo"):
+        shown = route_quantiles(real, route)
+        for metric in ("p50_ms", "p95_ms", "p99_ms"):
+            row = table[(route, metric)]
+            assert (row.baseline, row.current) == (shown[metric], shown[metric]), (route, metric)
+    assert table[("echo", "p99_ms")].current == 45.599
