@@ -249,6 +249,9 @@ def _kubelet(s: ClusterSettings, layout: Layout, bins: Binaries, node: NodeSpec)
         "resolvConf": str(_resolv_conf(layout)),
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket(node)}",
         "podCIDR": node.pod_cidr,
+        # Each kubelet garbage-collects the log folders of pods it does not run: one folder a
+        # node, or the kubelets delete each other's pod logs.
+        "podLogsDir": str(layout.node(node) / "pod-logs"),
         "maxPods": 60,
         # A short node lease, so a stopped node (a spot reclaim) reads NotReady within
         # seconds; the controller manager's grace period below matches it.
