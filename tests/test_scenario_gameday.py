@@ -4,6 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ import pytest
 from chaos import Ledger
 from chaos.settings import ChaosSettings
 from chaos.testing import FakePlatform, fake_load
-from harness.platform.base import StackSpec
+from harness.platform.base import Endpoint, StackSpec
 from harness.record import read_events, read_summary
 from harness.scenario import parse_scenario
 from msai.gameday import ScenarioSkipped, run_scenario
@@ -241,3 +244,82 @@ def test_settings_reach_the_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="MSAI_CHAOS_MAX_CONCURRENT_FAULTS"):
         chaos_settings()
     assert ChaosSettings().max_concurrent_faults == 4
+
+
+class _SlowServer(ThreadingHTTPServer):
+    """Answers every request after 200 ms, on loopback."""
+
+    daemon_threads = True
+
+
+class _Slow(BaseHTTPRequestHandler):
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        time.sleep(0.2)
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _LoopbackFake(FakePlatform):
+    """The fake platform with its ``ner`` route served by a real server."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def endpoints(self) -> dict[str, Endpoint]:
+        return {**super().endpoints(), "ner": Endpoint("ner", self.url, "ner")}
+
+
+@pytest.mark.parametrize(("timeout", "kind"), [("1ms", "timeout"), ("5s", None)])
+def test_the_load_timeout_reaches_the_requests(
+    tmp_path: Path, timeout: str, kind: str | None
+) -> None:
+    """The game day sends its load with every key of ``load:``: a 1 ms timeout against a
+    server that answers in 200 ms times every request out; 5 s lets them all finish."""
+    server = _SlowServer(("127.0.0.1", 0), _Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        platform = _LoopbackFake(f"http://127.0.0.1:{server.server_address[1]}")
+        platform.up(StackSpec())
+        text = f"""
+name: timeout-day
+platform: [local]
+load: {{shape: open-loop, rate: 10, duration: 1s, mix: {{ner: 1.0}}, workers: 0,
+        timeout: {timeout}}}
+expect:
+  - {{gate: error_ratio, max: 0}}
+"""
+        result = run_scenario(
+            parse_scenario(text, source="day.yaml"),
+            platform=platform,
+            runs_dir=tmp_path / "runs",
+            ledger=Ledger(tmp_path / "faults"),
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.run_dir is not None
+    (summary,) = [
+        e.data
+        for e in read_events(result.run_dir)
+        if e.kind == "load_summary" and e.data["route"] == "ner"
+    ]
+    sent = summary["sent"]
+    assert sent > 0
+    if kind is None:
+        assert result.verdict == "pass", result.explain()
+        assert summary["errors"] == {}
+    else:
+        assert result.verdict == "fail", result.explain()
+        assert summary["errors"] == {kind: sent}

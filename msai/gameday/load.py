@@ -12,28 +12,21 @@ __all__ = ["load_duration", "loadtests_runner"]
 
 
 def loadtests_runner(req: LoadRequest) -> None:
-    """The default runner: loadtests' open-loop generator, events into the record."""
-    from loadtests.arrivals import build_schedule
-    from loadtests.routes import build_targets
-    from loadtests.runner import run_load
-    from loadtests.shapes import shape_from_spec
+    """The default runner: :mod:`loadtests.plan`, so a game day honours every key of its
+    ``load:`` block (mix, seed, workers, engine, timeout, replay) as ``msai load`` does."""
+    from loadtests.plan import plan_load, run_planned
 
-    shape = shape_from_spec(req.spec, source=req.source)
-    mix = dict(req.spec.get("mix") or {r: 1.0 for r in req.endpoints})
-    schedule = build_schedule(shape, mix, req.seed, scenario=req.source)
-    targets = build_targets(mix, {r: e.url for r, e in req.endpoints.items()})
-    run_load(schedule, targets, record=req.record, stop=req.stop)
+    plan = plan_load(req.spec, req.endpoints, seed=req.seed, source=req.source)
+    run_planned(plan, record=req.record, stop=req.stop)
 
 
 def load_duration(scenario: Scenario) -> float:
-    """Seconds the load lasts; a bad ``load:`` block raises ConfigError with its line."""
-    load = scenario.load
-    if load.get("shape", "none") == "none":
-        return 0.0
-    from loadtests.shapes import shape_from_spec
+    """Seconds the load lasts (a replay: its recorded arrivals'); a bad ``load:`` block
+    raises ConfigError with its line."""
+    from loadtests.plan import load_duration_s
 
     try:
-        return float(shape_from_spec(load, source=scenario.source).duration_s)
+        return load_duration_s(scenario.load, source=scenario.source)
     except ConfigError as exc:
         path = tuple(
             int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", exc.field or "load")
