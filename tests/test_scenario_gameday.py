@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import pytest
 from chaos import Ledger
 from chaos.settings import ChaosSettings
 from chaos.testing import FakePlatform, fake_load
+from harness.commandline import EXIT_FAIL
 from harness.platform.base import Endpoint, StackSpec
 from harness.record import read_events, read_summary
 from harness.scenario import parse_scenario
+from msai.cli import main
 from msai.gameday import ScenarioSkipped, run_scenario
 
 BASE = """
@@ -281,18 +284,27 @@ class _LoopbackFake(FakePlatform):
         return {**super().endpoints(), "ner": Endpoint("ner", self.url, "ner")}
 
 
-@pytest.mark.parametrize(("timeout", "kind"), [("1ms", "timeout"), ("5s", None)])
-def test_the_load_timeout_reaches_the_requests(
-    tmp_path: Path, timeout: str, kind: str | None
-) -> None:
-    """The game day sends its load with every key of ``load:``: a 1 ms timeout against a
-    server that answers in 200 ms times every request out; 5 s lets them all finish."""
+@pytest.fixture
+def slow_url() -> Iterator[str]:
+    """A loopback server that answers every request after 200 ms."""
     server = _SlowServer(("127.0.0.1", 0), _Slow)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        platform = _LoopbackFake(f"http://127.0.0.1:{server.server_address[1]}")
-        platform.up(StackSpec())
-        text = f"""
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("timeout", "kind"), [("1ms", "timeout"), ("5s", None)])
+def test_the_load_timeout_reaches_the_requests(
+    tmp_path: Path, slow_url: str, timeout: str, kind: str | None
+) -> None:
+    """The game day sends its load with every key of ``load:``: a 1 ms timeout against a
+    server that answers in 200 ms times every request out; 5 s lets them all finish."""
+    platform = _LoopbackFake(slow_url)
+    platform.up(StackSpec())
+    text = f"""
 name: timeout-day
 platform: [local]
 load: {{shape: open-loop, rate: 10, duration: 1s, mix: {{ner: 1.0}}, workers: 0,
@@ -300,15 +312,12 @@ load: {{shape: open-loop, rate: 10, duration: 1s, mix: {{ner: 1.0}}, workers: 0,
 expect:
   - {{gate: error_ratio, max: 0}}
 """
-        result = run_scenario(
-            parse_scenario(text, source="day.yaml"),
-            platform=platform,
-            runs_dir=tmp_path / "runs",
-            ledger=Ledger(tmp_path / "faults"),
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    result = run_scenario(
+        parse_scenario(text, source="day.yaml"),
+        platform=platform,
+        runs_dir=tmp_path / "runs",
+        ledger=Ledger(tmp_path / "faults"),
+    )
     assert result.run_dir is not None
     (summary,) = [
         e.data
@@ -323,3 +332,60 @@ expect:
     else:
         assert result.verdict == "fail", result.explain()
         assert summary["errors"] == {kind: sent}
+
+
+def test_msai_run_json_is_one_document_of_verdicts(
+    tmp_path: Path,
+    slow_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``msai run --json``: stdout is the verdicts (per scenario and gate) and nothing else;
+    the gate lines, read as sentences, and the progress go to stderr; the exit code is
+    harness.commandline's."""
+    platform = _LoopbackFake(slow_url)
+    platform.up(StackSpec())
+    monkeypatch.setattr("msai.gameday.cli.bring_up", lambda s, name, say: (platform, False))
+    path = tmp_path / "day.yaml"
+    path.write_text(
+        """
+name: json-day
+platform: [local]
+load: {shape: open-loop, rate: 10, duration: 1s, mix: {ner: 1.0}, workers: 0}
+expect:
+  - {gate: error_ratio, max: 0.01}
+  - {gate: latency, route: ner, p99_ms: 50, min_samples: 1}
+"""
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--json", "--runs-dir", str(tmp_path / "runs"), str(path)])
+    assert exc.value.code == EXIT_FAIL
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert (data["verdict"], data["exit_code"]) == ("fail", EXIT_FAIL)
+    (day,) = data["scenarios"]
+    assert (day["scenario"], day["verdict"]) == ("json-day", "fail")
+    gates = {g["kind"]: g for g in day["gates"]}
+    assert gates["error_ratio"]["verdict"] == "pass"
+    assert gates["latency"]["verdict"] == "fail"
+    assert gates["latency"]["observed"]["p99_ms"] > 50
+    assert Path(day["run_dir"]).is_dir()
+    assert gates["latency"]["text"] in err
+    assert "gate latency[ner]: fail (p99 " in err
+    assert "expected {" not in err
+    assert "json-day: FAIL" in err
+
+
+def test_msai_run_dry_run_json_keeps_stdout_for_the_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "day.yaml"
+    path.write_text(BASE)
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--dry-run", "--json", str(path)])
+    assert exc.value.code == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    (plan,) = data["scenarios"]
+    assert (data["dry_run"], plan["scenario"], plan["ok"]) == (True, "fake-day", True)
+    assert "\n".join(plan["plan"]) in err

@@ -27,12 +27,12 @@ from msai.gameday import baseline as _baseline
 from msai.gameday.cli import run
 from msai.gameday.load import load_duration
 from msai.gameday.model import (
-    EXIT_CODES,
     GateEvaluator,
     LoadRequest,
     LoadRunner,
     RunResult,
     ScenarioSkipped,
+    exit_code,
     worst,
 )
 from msai.gameday.proofs import prove_entries
@@ -42,7 +42,6 @@ from msai.gameday.runner import dry_run_plan, run_scenario
 _baseline.register()  # the engine's gate kind: it compares with reports.compare
 
 __all__ = [
-    "EXIT_CODES",
     "GateEvaluator",
     "LoadRequest",
     "LoadRunner",
@@ -51,6 +50,7 @@ __all__ = [
     "check_requirements",
     "check_static_requirements",
     "dry_run_plan",
+    "exit_code",
     "load_duration",
     "prove_entries",
     "run",

@@ -1,6 +1,8 @@
 """``msai run FILE...``: game days from the command line, one verdict each.
 
-Exit codes: 0 all passed, 1 a gate failed, 2 inconclusive (or skipped), 4 error.
+Exit codes (:mod:`harness.commandline`): 0 all passed, 1 a gate failed, 2 inconclusive (or
+skipped), 4 error. ``--json``: the verdicts, per scenario and gate, as one JSON document on
+stdout; the human text and progress go to stderr.
 """
 
 from __future__ import annotations
@@ -8,14 +10,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from chaos import Interrupted
+from harness.commandline import EXIT_ERROR, EXIT_PASS, echo_json
 from harness.platform.base import PLATFORM_NAMES, Platform
 from harness.scenario import load_scenario
 from msai.gameday.load import load_duration
-from msai.gameday.model import EXIT_CODES, ScenarioSkipped, worst
+from msai.gameday.model import ScenarioSkipped, exit_code, worst
 from msai.gameday.runner import dry_run_plan, run_scenario
 from msai.gameday.stack import bring_up
 
@@ -43,6 +47,12 @@ __all__ = ["run"]
 @click.option(
     "--runs-dir", type=click.Path(path_type=Path), default=None, help="Where run records go."
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the verdicts (per scenario and gate) as one JSON document on stdout.",
+)
 def run(
     files: tuple[Path, ...],
     platform_name: str,
@@ -51,10 +61,12 @@ def run(
     profile: str | None,
     keep_up: bool,
     runs_dir: Path | None,
+    as_json: bool,
 ) -> int:
     """Run scenario FILEs (game days) and print each verdict.
 
     Exit codes: 0 all passed, 1 a gate failed, 2 inconclusive (or skipped), 4 error.
+    --json: the verdicts as one JSON document on stdout (text and progress on stderr).
     """
     if profile is None and os.environ.get("CI") == "true":
         profile = "ci"
@@ -63,12 +75,18 @@ def run(
         load_duration(s)
     if dry_run:
         ok = True
+        plans = []
         for s in scenarios:
             lines, good = dry_run_plan(s)
             ok = ok and good
-            click.echo("\n".join(lines))
-        return 0 if ok else EXIT_CODES["error"]
-    verdicts = []
+            click.echo("\n".join(lines), err=as_json)
+            plans.append({"scenario": s.name, "ok": good, "plan": lines})
+        code = EXIT_PASS if ok else EXIT_ERROR
+        if as_json:
+            echo_json({"dry_run": True, "exit_code": code, "scenarios": plans})
+        return code
+    verdicts: list[str] = []
+    outcomes: list[dict[str, Any]] = []
 
     def say(message: str) -> None:
         click.echo(f"msai run: {message}", err=True)
@@ -96,11 +114,15 @@ def run(
                     echo=say,
                 )
             except ScenarioSkipped as exc:
-                click.echo(f"{s.name}: SKIPPED: {exc}")
+                click.echo(f"{s.name}: SKIPPED: {exc}", err=as_json)
                 verdicts.append("inconclusive")
+                outcomes.append(
+                    {"scenario": s.name, "verdict": "inconclusive", "skipped": str(exc)}
+                )
                 continue
-            click.echo(result.explain())
+            click.echo(result.explain(), err=as_json)
             verdicts.append(result.verdict)
+            outcomes.append(result.to_json())
     except Interrupted as exc:
         click.echo(f"msai run: {exc}: every fault was rolled back", err=True)
         return 128 + exc.signum
@@ -108,4 +130,7 @@ def run(
         if held is not None and not keep_up:
             say(f"bringing the {platform_name} stack down")
             held[1].down()
-    return EXIT_CODES[worst(verdicts)]
+    verdict = worst(verdicts)
+    if as_json:
+        echo_json({"verdict": verdict, "exit_code": exit_code(verdict), "scenarios": outcomes})
+    return exit_code(verdict)

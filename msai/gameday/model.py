@@ -8,21 +8,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.commandline import EXIT_ERROR, VERDICT_EXIT
 from harness.platform.base import Endpoint, Platform
 from harness.record import RunRecord
 from harness.scenario import Scenario
+from harness.verdict_text import describe_gate
 
 __all__ = [
-    "EXIT_CODES",
     "GateEvaluator",
     "LoadRequest",
     "LoadRunner",
     "RunResult",
     "ScenarioSkipped",
+    "exit_code",
     "worst",
 ]
 
-EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 2, "error": 4}
 _RANK = {"pass": 0, "inconclusive": 1, "fail": 2, "error": 3}
 
 
@@ -59,7 +60,31 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
+        return exit_code(self.verdict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict with its reasons, each gate's and each fault's (``msai run --json``)."""
+        return {
+            "scenario": self.scenario,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "reasons": list(self.reasons),
+            "gates": [
+                {
+                    "gate": g.get("gate"),
+                    "kind": g.get("gate_kind") or g.get("kind"),
+                    "verdict": g.get("verdict"),
+                    "text": describe_gate(g),
+                    "expected": g.get("expected"),
+                    "observed": g.get("observed"),
+                    "evidence": g.get("evidence"),
+                }
+                for g in self.gates
+            ],
+            "faults": list(self.faults),
+            "run_dir": str(self.run_dir) if self.run_dir else None,
+            "report": str(self.report) if self.report else None,
+        }
 
     def explain(self) -> str:
         lines = [f"{self.scenario}: {self.verdict.upper()}"]
@@ -70,16 +95,17 @@ class RunResult:
                 f"  fault {f.get('label')}: proof {proof.get('status', 'none')}"
                 f" ({proof.get('detail', f.get('error') or 'not proved')})"
             )
-        for g in self.gates:
-            lines.append(
-                f"  gate {g.get('gate')}: {g.get('verdict')} (expected {g.get('expected')}, "
-                f"observed {g.get('observed')})"
-            )
+        lines += [f"  {describe_gate(g)}" for g in self.gates]
         if self.run_dir:
             lines.append(f"  run record: {self.run_dir}")
         if self.report:
             lines.append(f"  report: {self.report}")
         return "\n".join(lines)
+
+
+def exit_code(verdict: str) -> int:
+    """The exit code every ``msai`` command gives ``verdict`` (an error: ``EXIT_ERROR``)."""
+    return VERDICT_EXIT.get(verdict, EXIT_ERROR)
 
 
 def worst(verdicts: Sequence[str]) -> str:

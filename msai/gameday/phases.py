@@ -44,6 +44,7 @@ from harness.platform.base import Platform
 from harness.probes import ProbeOutcome, describe_probe, run_probe, wait_for
 from harness.record import RunRecord
 from harness.scenario import Scenario, parse_duration
+from harness.verdict_text import describe_gate
 from msai.gameday.load import load_duration
 from msai.gameday.model import GateEvaluator, LoadRequest, LoadRunner, RunResult, worst
 from msai.gameday.proofs import prove_outcomes
@@ -245,11 +246,7 @@ def judge(day: GameDay) -> None:
         day.record.emit("gate", **{"verdict": "inconclusive", **g})
         day.result.gates.append(g)
         verdict = str(g.get("verdict", "inconclusive"))
-        reason = (
-            f"gate {g.get('gate')}: {verdict} "
-            f"(expected {g.get('expected')}, observed {g.get('observed')})"
-        )
-        day.judge(verdict, reason if verdict != "pass" else None)
+        day.judge(verdict, describe_gate(g) if verdict != "pass" else None)
 
 
 def close(day: GameDay) -> None:
