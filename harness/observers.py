@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from harness import loopback
 from harness.errors import HarnessError, Unsupported
 from harness.monitoring import Expression, expressions, finite_series
 from harness.platform.base import Platform
@@ -98,7 +99,7 @@ class AlertObserver:
 
     def poll(self) -> None:
         url = self.platform.prometheus_url
-        r = httpx.get(f"{url}/api/v1/alerts", timeout=3.0)
+        r = loopback.get(f"{url}/api/v1/alerts", timeout=3.0)
         r.raise_for_status()
         current: dict[tuple[str, str], dict[str, Any]] = {}
         for alert in r.json().get("data", {}).get("alerts", []):
@@ -241,7 +242,7 @@ class MonitoringObserver:
             self._planned = True
         url = f"{self.platform.prometheus_url}/api/v1/query"
         for key, query in sorted(self._todo):
-            r = httpx.get(url, params={"query": query}, timeout=5.0)
+            r = loopback.get(url, params={"query": query}, timeout=5.0)
             if r.status_code == 400:
                 error = str(r.json().get("error", r.text))
                 self.record.emit("promql", key=key, query=query, ok=False, error=error)

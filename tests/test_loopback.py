@@ -12,15 +12,19 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from harness import loopback
+from harness.monitoring import Expression
+from harness.observers import AlertObserver, MonitoringObserver
 from harness.platform.local.envoy import EnvoyAdmin
 from harness.platform.local.spot import MetadataServer, poll_notice
 from harness.ports import LOOPBACK, free_port
+from harness.record import RunRecord, read_events
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -131,3 +135,47 @@ def test_urllib_honours_the_child_no_proxy(
         monkeypatch.setenv(name, value)
     with urllib.request.urlopen(f"http://{LOOPBACK}:{server}/z", timeout=2) as resp:
         assert json.loads(resp.read()) == {"path": "/z"}
+
+
+class _Prometheus(BaseHTTPRequestHandler):
+    """What the observers read: one firing alert, and a one-series answer to any query."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/v1/alerts"):
+            alert = {"labels": {"alertname": "TargetDown"}, "state": "firing"}
+            data: dict[str, Any] = {"alerts": [alert]}
+        else:
+            data = {"resultType": "vector", "result": [{"metric": {}, "value": [0, "1"]}]}
+        body = json.dumps({"status": "success", "data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _PrometheusOnly:
+    """The one thing the alert and monitoring observers ask of a platform."""
+
+    def __init__(self, url: str) -> None:
+        self.prometheus_url = url
+
+
+def test_the_observers_ignore_the_proxy(dead_proxy: str, tmp_path: Path) -> None:
+    srv = ThreadingHTTPServer((LOOPBACK, free_port()), _Prometheus)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    platform: Any = _PrometheusOnly(f"http://{LOOPBACK}:{srv.server_address[1]}")
+    expr = Expression("alert:X", "up == 0", ("up",))
+    try:
+        with RunRecord(tmp_path / "run") as record:
+            AlertObserver(platform, record).poll()
+            MonitoringObserver(platform, record, [expr]).poll()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    events = list(read_events(tmp_path / "run", strict=False))
+    assert [e["name"] for e in events if e.kind == "alert"] == ["TargetDown"]
+    assert [e["key"] for e in events if e.kind == "promql"] == ["alert:X"]
