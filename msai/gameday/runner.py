@@ -110,7 +110,7 @@ def dry_run_plan(scenario: Scenario, platform: Platform | None = None) -> tuple[
     for probe in scenario.steady_state:
         lines.append(f"  steady state: {describe_probe(probe)}")
     load = scenario.load
-    if load.get("shape", "none") == "none" and "replay" not in load:
+    if load.get("shape", "none") == "none":
         lines.append("  load: none")
     else:
         lines.append(f"  load: {json.dumps(load, sort_keys=True)} ({load_duration(scenario):g}s)")
