@@ -28,6 +28,7 @@ from modelserve.common.artifacts import ArtifactSettings, resolve_model_uri
 from modelserve.common.errors import BadInput, ModelLoadError, PayloadTooLarge
 from modelserve.common.json_body import brief, check_text
 from modelserve.common.model import ModelMetadata, TensorSpec
+from modelserve.common.precision import open_int8_backend
 from modelserve.common.runtime import Backend, open_backend
 from modelserve.ner.decode import Entity, decode_entities
 from modelserve.ner.encode import Window, batch_arrays, encode
@@ -131,15 +132,19 @@ class NerModel:
             return {"input_ids": ids, "attention_mask": mask, "token_type_ids": ids * 0}
 
         axes = [0, 1]
-        self._backend = open_backend(
-            model_dir,
-            runtime=self.settings.runtime,
-            device=self.settings.device,
-            threads=self.settings.threads,
-            load_torch=load_torch,
-            example=example,
-            dynamic={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes},
-            cache_dir=self.artifacts.cache_path,
+        self._backend = (
+            open_int8_backend(model_dir, threads=self.settings.threads, device=self.settings.device)
+            if self.settings.precision == "int8"
+            else open_backend(
+                model_dir,
+                runtime=self.settings.runtime,
+                device=self.settings.device,
+                threads=self.settings.threads,
+                load_torch=load_torch,
+                example=example,
+                dynamic={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes},
+                cache_dir=self.artifacts.cache_path,
+            )
         )
         info = model_dir / "build_info.json"
         self.build_info = json.loads(info.read_text()) if info.is_file() else {}
@@ -173,6 +178,7 @@ class NerModel:
                 "case_feature": self.case_feature,
                 "case_edges": self.case_edges,
                 "device": self._backend.device if self._backend else None,
+                "precision": self.settings.precision,
                 "model_uri": self.settings.model_uri,
                 "build": self.build_info,
             },

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelserve.common.errors import ConfigError
+from modelserve.common.precision import check_precision
 from modelserve.common.runtime import RUNTIMES
 from modelserve.common.settings import env_field, load_settings
 
@@ -20,6 +21,9 @@ class NerSettings:
         "bundled:ner", "bundled:ner, a checkpoint directory, or s3://bucket/prefix"
     )
     runtime: str = env_field("onnxruntime", "onnxruntime (default) or torch")
+    precision: str = env_field(
+        "fp32", "fp32, or int8: the quantised ONNX model the bundled build writes beside it"
+    )
     device: str = env_field("auto", "auto (CUDA when present), cpu or cuda")
     threads: int = env_field(0, "intra-op threads for one forward pass; 0 lets the runtime pick")
     max_text_chars: int = env_field(2000, "longest accepted text (characters); 413 above")
@@ -34,6 +38,7 @@ class NerSettings:
     )
 
     def validate(self) -> None:
+        check_precision(self.precision, self.runtime, "MSAI_NER_")
         if self.runtime not in RUNTIMES:
             raise ConfigError(
                 f"MSAI_NER_RUNTIME={self.runtime!r}: expected one of {RUNTIMES}",

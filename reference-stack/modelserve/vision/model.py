@@ -33,6 +33,7 @@ from modelserve.common.artifacts import ArtifactSettings, resolve_model_uri
 from modelserve.common.errors import BadInput, ModelLoadError, PayloadTooLarge
 from modelserve.common.json_body import brief
 from modelserve.common.model import ModelMetadata, TensorSpec
+from modelserve.common.precision import open_int8_backend
 from modelserve.common.runtime import Backend, open_backend
 from modelserve.vision.preprocess import ImagePreprocessor, decode_image
 from modelserve.vision.settings import VisionSettings
@@ -99,15 +100,19 @@ class VisionModel:
 
             return {"pixel_values": torch.zeros(2, 3, pre.height, pre.width)}
 
-        self._backend = open_backend(
-            model_dir,
-            runtime=self.settings.runtime,
-            device=self.settings.device,
-            threads=self.settings.threads,
-            load_torch=load_torch,
-            example=example,
-            dynamic={"pixel_values": [0]},
-            cache_dir=self.artifacts.cache_path,
+        self._backend = (
+            open_int8_backend(model_dir, threads=self.settings.threads, device=self.settings.device)
+            if self.settings.precision == "int8"
+            else open_backend(
+                model_dir,
+                runtime=self.settings.runtime,
+                device=self.settings.device,
+                threads=self.settings.threads,
+                load_torch=load_torch,
+                example=example,
+                dynamic={"pixel_values": [0]},
+                cache_dir=self.artifacts.cache_path,
+            )
         )
         info = model_dir / "build_info.json"
         self.build_info = json.loads(info.read_text()) if info.is_file() else {}
@@ -146,6 +151,7 @@ class VisionModel:
                 "top_k": self.settings.top_k,
                 "max_top_k": self.settings.max_top_k,
                 "device": self._backend.device if self._backend else None,
+                "precision": self.settings.precision,
                 "model_uri": self.settings.model_uri,
                 "build": self.build_info,
             },
