@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import gevent
 import gevent.event
@@ -43,7 +43,16 @@ from loadtests.generator import Sink, classify_error
 from loadtests.routes import Target
 from loadtests.settings import LoadSettings
 
-__all__ = ["BLOCK_S", "USER_RATE", "ArrivalEngine", "ArrivalUser", "ScheduleShape"]
+__all__ = [
+    "BLOCK_S",
+    "USER_RATE",
+    "ArrivalEngine",
+    "ArrivalUser",
+    "ScheduleShape",
+    "ShapeSource",
+    "per_second_counts",
+    "users_for",
+]
 
 #: arrivals per second one dispatching user is sized for (the shape adds users by the rate)
 USER_RATE = 1000.0
@@ -136,10 +145,7 @@ class ArrivalEngine:
         self._offsets: list[float] = (schedule.t_us / 1e6).tolist()
         self._route: list[int] = schedule.route.tolist()
         self._payload: list[int] = schedule.payload.tolist()
-        per_second = [0] * (int(schedule.duration_s) + 2)
-        for t in self._offsets:
-            per_second[min(int(t), len(per_second) - 1)] += 1
-        self._per_second = per_second
+        self._per_second = per_second_counts(schedule)
         # Users take the schedule a slice of BLOCK_S at a time: a user sends its slice's
         # arrivals back to back on its own timer, as one generator would, and more users only
         # means more slices prepared ahead, never two timers racing for each arrival.
@@ -218,9 +224,7 @@ class ArrivalEngine:
         """Users the shape asks for at ``t`` s after the schedule's zero: enough for the
         busiest of the next two seconds, never fewer than before (a user may hold an arrival
         it sleeps towards, so users are not taken away mid-run)."""
-        s = max(int(t), 0)
-        ahead = max(self._per_second[s : s + 2], default=0)
-        self._users = max(self._users, math.ceil(ahead / USER_RATE))
+        self._users = users_for(self._per_second, t, self._users)
         return self._users
 
     def elapsed_s(self) -> float:
@@ -375,6 +379,23 @@ class ArrivalEngine:
         )
 
 
+def per_second_counts(schedule: Schedule) -> list[int]:
+    """Arrivals in each second of ``schedule``."""
+    counts = [0] * (int(schedule.duration_s) + 2)
+    for t in (schedule.t_us // 1_000_000).tolist():
+        counts[min(int(t), len(counts) - 1)] += 1
+    return counts
+
+
+def users_for(per_second: list[int], t: float, current: int, least: int = 1) -> int:
+    """Users for ``t`` s into the schedule: enough for the busiest of the next two seconds at
+    :data:`USER_RATE` each, at least ``least``, never fewer than ``current`` (a user may hold
+    a slice of arrivals it sleeps towards, so users are not taken away mid-run)."""
+    s = max(int(t), 0)
+    ahead = max(per_second[s : s + 2], default=0)
+    return max(current, least, math.ceil(ahead / USER_RATE))
+
+
 class ArrivalUser(FastHttpUser):
     """Takes the next arrival of the shared schedule, sleeps to its time and sends it.
 
@@ -399,11 +420,23 @@ class ArrivalUser(FastHttpUser):
         gevent.sleep(0.05)  # nothing left: idle until the shape ends the run
 
 
+class ShapeSource(Protocol):
+    """What :class:`ScheduleShape` reads: an engine here, or the master's view of its
+    workers' engines (:mod:`loadtests.locust_dist`)."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    def users_at(self, t: float) -> int: ...
+
+    def elapsed_s(self) -> float: ...
+
+
 class ScheduleShape(LoadTestShape):
     """Users from the schedule's own rate (step, spike, soak: whatever built it); ends the run
     once every arrival is sent and answered."""
 
-    engine: ClassVar[ArrivalEngine | None] = None
+    engine: ClassVar[ShapeSource | None] = None
 
     def tick(self) -> tuple[int, float] | None:
         engine = type(self).engine

@@ -238,11 +238,16 @@ def _read_worker(index: int, proc: subprocess.Popen[str], out: queue.Queue[Messa
 
 
 def default_pool(settings: LoadSettings) -> WorkerPool:
-    """Where ``settings`` says to run: Locust's runner in ``workers`` processes (at least one:
-    it monkey-patches, so never in this process), else the native generator in ``workers``
-    processes or a thread."""
+    """Where ``settings`` says to run: Locust's runner in a process of its own (it
+    monkey-patches, so never in this one), or with ``workers`` >= 2 a Locust master and that
+    many workers over Locust's protocol; else the native generator in ``workers`` processes
+    or a thread."""
     if settings.engine == "locust":
-        return ProcessWorkers(max(settings.workers, 1), module=LOCUST_WORKER)
+        if settings.workers >= 2:
+            from loadtests.locust_pool import LocustDistributed
+
+            return LocustDistributed(settings.workers)
+        return ProcessWorkers(1, module=LOCUST_WORKER)
     return ProcessWorkers(settings.workers) if settings.workers else ThreadWorkers()
 
 
@@ -349,11 +354,11 @@ def run_load(
         pool.close()
         timeline.finish()
     duration = max(schedule.duration_s, 1e-9)
-    locust = isinstance(pool, ProcessWorkers) and pool.module == LOCUST_WORKER
+    locust = s.engine == "locust"
     summaries = timeline.summaries(duration)
     if record is not None:
         for summary in summaries.values():
-            record.emit("load_summary", **summary.event_fields())
+            record.emit("load_summary", engine=s.engine, **summary.event_fields())
     show.done(summaries[ALL])
     if failures:
         raise PlatformError("load generator failed: " + "; ".join(failures))

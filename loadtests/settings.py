@@ -31,7 +31,7 @@ class LoadSettings:
     engine: str = env_field(
         "native",
         "what sends the schedule: 'native' (the project's generator) or 'locust' (Locust's "
-        "runner, in worker processes of its own; workers 0 counts as 1)",
+        "runner in a process of its own; with workers >= 2 a Locust master and workers)",
     )
     start_delay_s: float = env_field(
         0.3, "lead time (seconds) from every generator being ready to the schedule's zero"

@@ -67,6 +67,7 @@ class _State:
         self.rng = random.Random(config.seed)
         self.requests = 0
         self.unauthorized = 0
+        self.peers: collections.Counter[str] = collections.Counter()  # connections a client IP
         self.busy = 0
         self.queue: collections.deque[tuple[float, Any]] = collections.deque()
         self.connections: set[_Protocol] = set()
@@ -100,6 +101,9 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.state.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.state.peers[str(peer[0])] += 1
         sock = transport.get_extra_info("socket")
         if sock is not None:
             import socket
@@ -142,7 +146,7 @@ class _Protocol(asyncio.Protocol):
         if path in (b"/v2/health/live", b"/v2/health/ready"):
             self._send(200, b'{"ready":true}', keep)
         elif path == b"/stats":
-            seen = {"requests": st.requests, "unauthorized": st.unauthorized}
+            seen = {"requests": st.requests, "unauthorized": st.unauthorized, "peers": st.peers}
             self._send(200, json.dumps(seen).encode(), keep)
         elif path == b"/admin/config" and method == b"POST":
             self._configure(body, keep)
@@ -221,16 +225,16 @@ def _dispatch(st: _State, loop: asyncio.AbstractEventLoop) -> None:
         loop.call_later(wait, finish)
 
 
-async def _serve(port: int, config: EchoConfig, tls: ssl.SSLContext | None = None) -> None:
+async def _serve(
+    host: str, port: int, config: EchoConfig, tls: ssl.SSLContext | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     state = _State(config)
-    server = await loop.create_server(
-        lambda: _Protocol(state), LOOPBACK, port, backlog=2048, ssl=tls
-    )
+    server = await loop.create_server(lambda: _Protocol(state), host, port, backlog=2048, ssl=tls)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"echo server on http://{LOOPBACK}:{port}", flush=True)
+    print(f"echo server on {host}:{port}", flush=True)
     async with server:
         await stop.wait()
 
@@ -242,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=0)
     parser.add_argument("--error-ratio", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--host", default=LOOPBACK, help="address to listen on")
     parser.add_argument("--require-header", default="", help="'Name: value'; else 401")
     parser.add_argument("--certfile", default="", help="serve https with this PEM chain")
     parser.add_argument("--keyfile", default="")
@@ -258,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         runner: Any = uvloop.run
     except ImportError:  # plain asyncio is slower but correct
         runner = asyncio.run
-    runner(_serve(args.port, config, tls))
+    runner(_serve(args.host, args.port, config, tls))
 
 
 @dataclass
@@ -267,6 +272,7 @@ class EchoServer:
     port: int
     process: subprocess.Popen[bytes]
     tls: bool = False
+    host: str = LOOPBACK
 
     @property
     def pid(self) -> int:
@@ -275,26 +281,31 @@ class EchoServer:
     def configure(self, **settings: float | bool) -> dict[str, Any]:
         """Change latency_ms / concurrency / error_ratio / pause_ms / close_connections."""
         body = json.dumps(settings).encode()
-        return _request(self.port, "POST", "/admin/config", body, tls=self.tls)
+        return _request(self.host, self.port, "POST", "/admin/config", body, tls=self.tls)
 
     def requests_seen(self) -> int:
-        return int(_request(self.port, "GET", "/stats", tls=self.tls)["requests"])
+        return int(_request(self.host, self.port, "GET", "/stats", tls=self.tls)["requests"])
+
+    def peers_seen(self) -> dict[str, int]:
+        """Connections accepted, by client address."""
+        peers = _request(self.host, self.port, "GET", "/stats", tls=self.tls)["peers"]
+        return {str(k): int(v) for k, v in peers.items()}
 
     def unauthorized_seen(self) -> int:
         """Requests answered 401 for lacking the required header."""
-        return int(_request(self.port, "GET", "/stats", tls=self.tls)["unauthorized"])
+        return int(_request(self.host, self.port, "GET", "/stats", tls=self.tls)["unauthorized"])
 
 
 def _request(
-    port: int, method: str, path: str, body: bytes | None = None, *, tls: bool = False
+    host: str, port: int, method: str, path: str, body: bytes | None = None, *, tls: bool = False
 ) -> dict[str, Any]:
     conn: http.client.HTTPConnection
     if tls:  # the harness's own admin calls: the test's certificate is not what they check
         conn = http.client.HTTPSConnection(
-            LOOPBACK, port, timeout=5, context=ssl._create_unverified_context()
+            host, port, timeout=5, context=ssl._create_unverified_context()
         )
     else:
-        conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5)
+        conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
         conn.request(method, path, body=body)
         resp = conn.getresponse()
@@ -317,6 +328,7 @@ def echo_server(
     startup_timeout_s: float = 10.0,
     require_header: str = "",
     tls: tuple[str, str] | None = None,
+    host: str = LOOPBACK,
 ) -> Iterator[EchoServer]:
     """Run the echo server in a subprocess (pinned to ``cpu`` when given) for a ``with`` block."""
     port = free_port()
@@ -330,6 +342,7 @@ def echo_server(
         f"--error-ratio={error_ratio}",
         f"--seed={seed}",
         f"--require-header={require_header}",
+        f"--host={host}",
     ]
     if tls is not None:
         cmd += [f"--certfile={tls[0]}", f"--keyfile={tls[1]}"]
@@ -344,7 +357,7 @@ def echo_server(
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
                 raise PlatformError(f"echo server exited with {proc.returncode}: {err[-2000:]}")
             try:
-                _request(port, "GET", "/v2/health/ready", tls=tls is not None)
+                _request(host, port, "GET", "/v2/health/ready", tls=tls is not None)
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -353,7 +366,7 @@ def echo_server(
                     ) from None
                 time.sleep(0.05)
         scheme = "https" if tls is not None else "http"
-        yield EchoServer(f"{scheme}://{LOOPBACK}:{port}", port, proc, tls is not None)
+        yield EchoServer(f"{scheme}://{host}:{port}", port, proc, tls is not None, host)
     finally:
         _stop(proc)
 

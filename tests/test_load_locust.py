@@ -20,6 +20,7 @@ from harness.errors import ConfigError
 from harness.record import RunRecord, read_events
 from harness.scenario import parse_scenario
 from loadtests.arrivals import Schedule, build_schedule
+from loadtests.locust_pool import LocustDistributed
 from loadtests.plan import plan_load
 from loadtests.routes import build_targets
 from loadtests.runner import LoadResult, ProcessWorkers, default_pool, run_load
@@ -124,6 +125,7 @@ def test_the_engine_picks_the_pool() -> None:
     assert isinstance(pool, ProcessWorkers)
     assert pool.count == 1
     assert pool.module == "loadtests.locust_runner"
+    assert isinstance(default_pool(_locust(workers=2)), LocustDistributed)
     native = default_pool(load_settings_from_env(engine="native", workers=2))
     assert isinstance(native, ProcessWorkers)
     assert native.module == "loadtests.worker"
