@@ -6,7 +6,8 @@
 
 Importing this package never imports gevent or Locust: the generator brings gevent up in its
 own thread or worker process, and Locust (which monkey-patches) only runs in a process of its
-own (:mod:`loadtests.users`, :mod:`loadtests.stock`).
+own (:mod:`loadtests.users`, :mod:`loadtests.stock`, and for ``engine: locust``
+:mod:`loadtests.locust_runner` or :mod:`loadtests.locust_dist`'s master and workers).
 """
 
 from loadtests.arrivals import Schedule, build_schedule

@@ -67,12 +67,21 @@ def test_the_locust_engine_sends_the_whole_schedule_and_records_it(
     assert result.unsent == 0
     assert total.lag.get_total_count() == len(schedule)
     assert Schedule.read(tmp_path / "arrivals.json").t_us.tolist() == schedule.t_us.tolist()
+    # Locust ran elsewhere: nothing of it (or of gevent's patching) leaked into this process
+    assert "locust" not in sys.modules
+    assert "gevent.monkey" not in sys.modules or not _patched()
     events = list(read_events(tmp_path))
     summaries = {e["route"]: e for e in events if e.kind == "load_summary"}
     assert summaries[ALL]["sent"] == len(schedule)
     assert sum(e["sent"] for e in events if e.kind == "load_bucket" and e["route"] == ALL) == len(
         schedule
     )
+
+
+def _patched() -> bool:
+    import gevent.monkey
+
+    return bool(gevent.monkey.is_module_patched("socket"))
 
 
 def test_latency_runs_from_the_intended_time_and_the_loop_stays_open(tmp_path: Path) -> None:
