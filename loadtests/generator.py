@@ -226,6 +226,9 @@ class OpenLoopGenerator:
         top = HIGHEST_US
 
         def fire(intended: float, ri: int, pi: int) -> None:
+            # Watched from its first step: a greenlet killed before it ran would vanish
+            # uncounted (never sent, never an error, still in flight).
+            inflight[gevent.getcurrent()] = intended
             route = names[ri]
             call = calls[ri]
             start = time.monotonic()
@@ -286,8 +289,7 @@ class OpenLoopGenerator:
                         self._overload(int(now), names[route_idx[i]])
                     else:
                         self._in_flight += 1
-                        due = base + offsets[i]
-                        inflight[group.spawn(fire, due, route_idx[i], payload[i])] = due
+                        group.spawn(fire, base + offsets[i], route_idx[i], payload[i])
                     i += 1
                 if i < n:
                     # Sleep to the next arrival; a few hundred microseconds of oversleep are

@@ -218,7 +218,7 @@ class ArrivalEngine:
             self._report(name, 0.0, "generator_overload", 0)
             return
         self._in_flight += 1
-        self._inflight[self._group.spawn(self._fire, due, route, self._payload[i])] = due
+        self._group.spawn(self._fire, due, route, self._payload[i])
 
     def users_at(self, t: float) -> int:
         """Users the shape asks for at ``t`` s after the schedule's zero: enough for the
@@ -244,6 +244,8 @@ class ArrivalEngine:
     # -- one request --
 
     def _fire(self, intended: float, ri: int, pi: int) -> None:
+        # Watched from its first step: a greenlet killed before it ran would vanish uncounted.
+        self._inflight[gevent.getcurrent()] = intended
         call = self._calls[ri]
         route = self.schedule.routes[ri]
         start = time.monotonic()
