@@ -390,3 +390,47 @@ def test_spot_interruption_drains_then_stops_the_node(cluster: Cluster) -> None:
     node = json.loads(_kubectl(cluster, "get", "node", "spot-a", "-o", "json"))
     assert not node["spec"].get("unschedulable")
     assert NOTICE_ANNOTATION not in (node["metadata"].get("annotations") or {})
+
+
+@pytest.mark.slow
+def test_the_chart_serves_on_the_cluster(cluster: Cluster) -> None:
+    """The chart installed by Helm with images built here (imported into every node, never
+    pulled) and the bundled models on a read-only claim: its NER Service answers an
+    inference through kube-proxy, from a pod the scheduler placed."""
+    import shutil as _shutil
+
+    from harness.cluster.install import install_chart, load_images
+
+    if _shutil.which("dockerd") is None:
+        pytest.skip("needs Docker Engine to build the images: scripts/setup --cluster")
+    load_images(cluster)
+    install_chart(cluster)
+    pods = json.loads(_kubectl(cluster, "-n", "ai-models", "get", "pods", "-o", "json"))["items"]
+    assert {p["metadata"]["labels"]["app.kubernetes.io/name"] for p in pods} >= {"ner", "vision"}
+    assert all(p["spec"]["nodeName"] for p in pods)
+    ip = _kubectl(
+        cluster, "-n", "ai-models", "get", "svc", "ner", "-o", "jsonpath={.spec.clusterIP}"
+    )
+    out = subprocess.run(
+        [
+            "nsenter",
+            f"--net=/var/run/netns/{cluster.s.netns}",
+            "curl",
+            "-s",
+            "-m",
+            "10",
+            "-X",
+            "POST",
+            f"http://{ip}:8080/v1/ner",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            '{"text": "Angela Merkel visited Paris."}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    entities = json.loads(out.stdout)["entities"]
+    assert {e["label"] for e in entities} >= {"PER", "LOC"}, out

@@ -29,6 +29,19 @@ def up() -> None:
 
 
 @cluster.command()
+@click.option("--no-images", is_flag=True, help="skip building and importing the images")
+def install(no_images: bool) -> None:
+    """Install the chart (ci/cluster-values.yaml) with images built here; waits until Ready."""
+    from harness.cluster.install import install_chart, load_images
+
+    c = _cluster()
+    if not no_images:
+        times = load_images(c)
+        click.echo("images: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()), err=True)
+    click.echo(f"chart installed and Ready in {install_chart(c):.0f} s", err=True)
+
+
+@cluster.command()
 def down() -> None:
     """Stop every process, container and the cluster's network namespace."""
     stopped = _cluster().down()

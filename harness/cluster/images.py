@@ -116,27 +116,49 @@ def pause_archive(out: Path, ref: str) -> Path:
     )
 
 
-def import_image(socket: Path, archive: Path, ref: str) -> None:
-    """Import ``archive`` into the containerd at ``socket`` (the CRI's ``k8s.io`` namespace)."""
+def import_image(socket: Path, archive: Path, ref: str | None = None) -> None:
+    """Import ``archive`` into the containerd at ``socket`` (the CRI's ``k8s.io`` namespace).
+    ``ref`` names an OCI layout's image; a ``docker save`` archive names its own."""
     if shutil.which("ctr") is None:
         raise MissingBinary("ctr", "Debian package containerd", "scripts/setup --cluster")
+    name = ["--index-name", ref] if ref else []
+    # containerd 1.6 fails to import an image over an existing name whose blobs differ
+    # ("content digest ... not found"): drop the old names first; running containers keep
+    # their snapshots.
+    for old in [ref] if ref else _docker_archive_refs(archive):
+        subprocess.run(
+            ["ctr", "--address", str(socket), "-n", "k8s.io", "images", "rm", old],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
     out = subprocess.run(
-        [
-            "ctr",
-            "--address",
-            str(socket),
-            "-n",
-            "k8s.io",
-            "images",
-            "import",
-            "--index-name",
-            ref,
-            str(archive),
-        ],
+        ["ctr", "--address", str(socket), "-n", "k8s.io", "images", "import", *name, str(archive)],
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
     if out.returncode != 0:
-        raise PlatformError(f"importing {ref} into {socket}: {out.stderr.strip()[-400:]}")
+        raise PlatformError(f"importing {archive.name} into {socket}: {out.stderr.strip()[-400:]}")
+
+
+def _docker_archive_refs(archive: Path) -> list[str]:
+    """The names a ``docker save`` archive gives its images, as containerd spells them."""
+    with tarfile.open(archive) as tar:
+        try:
+            member = tar.extractfile("manifest.json")
+        except KeyError:
+            return []
+        manifest = json.loads(member.read()) if member else []
+    refs = []
+    for entry in manifest:
+        for tag in entry.get("RepoTags") or []:
+            first = tag.split("/", 1)[0]
+            if "/" not in tag:
+                refs.append(f"docker.io/library/{tag}")
+            elif "." not in first and ":" not in first and first != "localhost":
+                refs.append(f"docker.io/{tag}")
+            else:
+                refs.append(tag)
+    return refs

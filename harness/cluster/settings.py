@@ -44,6 +44,7 @@ class ClusterSettings:
     home: str = env_field("", "state folder: PKI, etcd data, logs (default <MSAI_HOME>/cluster)")
     k8s_version: str = env_field("v1.34.4", "Kubernetes release built from its Go module")
     etcd_version: str = env_field("v3.6.4", "etcd release built from its Go module")
+    helm_version: str = env_field("v3.19.5", "helm release built from its Go module")
     cache_dir: str = env_field(
         "", "where built binaries are cached by version (default ~/.cache/msai/cluster)"
     )
