@@ -122,25 +122,23 @@ def import_image(socket: Path, archive: Path, ref: str | None = None) -> None:
     if shutil.which("ctr") is None:
         raise MissingBinary("ctr", "Debian package containerd", "scripts/setup --cluster")
     name = ["--index-name", ref] if ref else []
-    # containerd 1.6 fails to import an image over an existing name whose blobs differ
-    # ("content digest ... not found"): drop the old names first; running containers keep
-    # their snapshots.
-    for old in [ref] if ref else _docker_archive_refs(archive):
-        subprocess.run(
-            ["ctr", "--address", str(socket), "-n", "k8s.io", "images", "rm", old],
+    cmd = ["ctr", "--address", str(socket), "-n", "k8s.io", "images"]
+    for _attempt in range(2):
+        # containerd 1.6 can fail to import an image over an existing name ("content digest
+        # ... not found"): drop the old names first (running containers keep their
+        # snapshots), and try once more if it still does.
+        for old in [ref] if ref else _docker_archive_refs(archive):
+            subprocess.run([*cmd, "rm", old], capture_output=True, check=False, timeout=60)
+        out = subprocess.run(
+            [*cmd, "import", *name, str(archive)],
             capture_output=True,
+            text=True,
             check=False,
-            timeout=60,
+            timeout=300,
         )
-    out = subprocess.run(
-        ["ctr", "--address", str(socket), "-n", "k8s.io", "images", "import", *name, str(archive)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    if out.returncode != 0:
-        raise PlatformError(f"importing {archive.name} into {socket}: {out.stderr.strip()[-400:]}")
+        if out.returncode == 0:
+            return
+    raise PlatformError(f"importing {archive.name} into {socket}: {out.stderr.strip()[-400:]}")
 
 
 def _docker_archive_refs(archive: Path) -> list[str]:
