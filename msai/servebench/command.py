@@ -47,6 +47,7 @@ from harness.errors import MissingBinary, PlatformError
 from harness.ports import free_port
 from msai.servebench.loadgen import LoadResult, LoadSpec
 from msai.servebench.payloads import KINDS, bodies, model_item
+from msai.servebench.precision import PRECISIONS, int8_lines, precision_env
 
 __all__ = ["bench_serve"]
 
@@ -125,9 +126,14 @@ def _taskset(cores: list[int]) -> list[str]:
     return [exe, "-c", ",".join(map(str, cores))] if exe else []
 
 
-def _env(kind: str, threads: int) -> dict[str, str]:
+def _env(kind: str, threads: int, precision: str = "fp32") -> dict[str, str]:
     prefix = f"MSAI_{kind.upper()}_"
-    return {**os.environ, prefix + "THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    return {
+        **os.environ,
+        prefix + "THREADS": str(threads),
+        "PYTHONUNBUFFERED": "1",
+        **precision_env(kind, precision),
+    }
 
 
 def _json_run(argv: list[str], env: dict[str, str], timeout: float) -> Any:
@@ -277,7 +283,9 @@ def _measure(
     return Served(name, sat, at70, per_cpu, at_other)
 
 
-def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[str, Any]:
+def _run_model(
+    kind: str, duration: float, kserve: bool, workdir: Path, precision: str = "fp32"
+) -> dict[str, Any]:
     server_cores, gen_cores = _cores()
     threads = len(server_cores)
     batch = _batch(kind)
@@ -285,9 +293,12 @@ def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[
         f"[{kind}] server cores {server_cores}, load generator cores {gen_cores}, "
         f"{threads} runtime thread(s), batch {batch}"
     )
-    offline = _offline(kind, batch, duration, server_cores)
+    offline = _offline(kind, batch, duration, server_cores, precision=precision)
+    fp32 = _offline(kind, batch, duration, server_cores, False) if precision != "fp32" else {}
+    if fp32:
+        click.echo(f"  (a) fp32 raw runtime {fp32['raw_items_s']:.0f} items/s at batch {batch}")
     click.echo(
-        f"  (a) raw runtime {offline['raw_items_s']:.0f} items/s at batch {batch} "
+        f"  (a) {precision} raw runtime {offline['raw_items_s']:.0f} items/s at batch {batch} "
         f"(predict() {offline['predict_items_s']:.0f}/s, {offline.get('runtime')} on "
         f"{offline['device']})"
     )
@@ -344,7 +355,7 @@ def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[
             "--port",
             str(port),
         ],
-        _env(kind, threads),
+        _env(kind, threads, precision),
         log,
     )
     try:
@@ -365,8 +376,12 @@ def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[
         _stop(proc)
     # (a) again, now that the servers are done: the machine's speed drifts over a run, and a
     # single (a) taken before both servers would tilt every ratio with that drift.
-    after = _offline(kind, batch, duration, server_cores, flops=False)
+    after = _offline(kind, batch, duration, server_cores, flops=False, precision=precision)
     results["offline"] = _bracket(offline, after)
+    if fp32:
+        results["offline_fp32"] = _bracket(
+            fp32, _offline(kind, batch, duration, server_cores, flops=False)
+        )
     click.echo(
         f"  (a) again after the servers: {after['raw_items_s']:.0f} items/s "
         f"(predict() {after['predict_items_s']:.0f}/s); the ratios use the mean of the two"
@@ -375,12 +390,17 @@ def _run_model(kind: str, duration: float, kserve: bool, workdir: Path) -> dict[
 
 
 def _offline(
-    kind: str, batch: int, duration: float, cores: list[int], flops: bool = True
+    kind: str,
+    batch: int,
+    duration: float,
+    cores: list[int],
+    flops: bool = True,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """(a): the model alone at ``batch``, on the server's cores, in its own process."""
     spec = {"kind": kind, "batch": batch, "seconds": max(2.0, duration / 2), "flops": flops}
     argv = [*_taskset(cores), sys.executable, "-m", "msai.servebench.offline", json.dumps(spec)]
-    return dict(_json_run(argv, _env(kind, len(cores)), 600))
+    return dict(_json_run(argv, _env(kind, len(cores), precision), 600))
 
 
 _RATES = ("raw_items_s", "predict_items_s", "raw_items_cpu_s", "predict_items_cpu_s")
@@ -444,6 +464,7 @@ def _report(r: dict[str, Any]) -> list[str]:
             f"    mean of before and after the servers: {runs[0]['raw_items_s']:.1f} and "
             f"{runs[1]['raw_items_s']:.1f} (the machine drifted {_ratio(hi - lo, lo):.0%})"
         )
+    lines += int8_lines(r)
     lines.append(
         f"(b) msai serve saturation    {sat:8.1f} req/s     p50 "
         f"{msai.saturation.p(50):7.1f} ms  p99 {msai.saturation.p(99):7.1f} ms"
@@ -559,18 +580,30 @@ def _report(r: dict[str, Any]) -> list[str]:
     help="Also measure KServe's ModelServer (needs scripts/setup --kserve).",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="Model precision of (a) and msai serve; int8 also prints int8 / fp32 raw "
+    "throughput, and KServe keeps fp32.",
+)
+@click.option(
     "--json-out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the figures as JSON here.",
 )
-def bench_serve(models: str, duration: float, kserve: bool, json_out: Path | None) -> None:
+def bench_serve(
+    models: str, duration: float, kserve: bool, precision: str, json_out: Path | None
+) -> None:
     """Model server vs raw ONNX Runtime vs KServe, same machine, same cores, one run."""
+    if precision != "fp32" and models == "fake":
+        raise click.BadParameter("the fake model has no int8 variant", param_hint="--precision")
 
     kinds = ["ner", "vision"] if models == "all" else [models]
     results = []
     with tempfile.TemporaryDirectory(prefix="msai-bench-serve-") as tmp:
         for kind in kinds:
-            results.append(_run_model(kind, duration, kserve, Path(tmp)))
+            results.append(_run_model(kind, duration, kserve, Path(tmp), precision))
     click.echo("")
     load1, load5, _ = os.getloadavg()
     click.echo(
