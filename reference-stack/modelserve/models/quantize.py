@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import chdir, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,9 @@ def quantize(
         # follow the exporter's dynamic attention-mask arithmetic, ONNX's own pass can.
         pre = Path(tmp) / "pre.onnx"
         try:
-            with _quiet_quantizer():
+            # ORT's shape inference and calibration write scratch files into the working
+            # folder: keep them in this temporary one, not in the checkout.
+            with _quiet_quantizer(), chdir(tmp):
                 quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
                 if mode == "dynamic":
                     q.quantize_dynamic(pre, dst, **options)
