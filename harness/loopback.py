@@ -55,7 +55,9 @@ def urlopen(req: str | urllib.request.Request, *, timeout: float) -> Any:
     url = req.full_url if isinstance(req, urllib.request.Request) else req
     if is_loopback(url):
         return _NO_PROXY_OPENER.open(req, timeout=timeout)
-    return urllib.request.urlopen(req, timeout=timeout)
+    # A fresh opener reads the proxy variables as they are now; urlopen's module-wide one
+    # keeps whatever the environment held at its first use.
+    return urllib.request.build_opener().open(req, timeout=timeout)
 
 
 def request(method: str, url: str, **kwargs: Any) -> httpx.Response:

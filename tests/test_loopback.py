@@ -60,8 +60,9 @@ def dead_proxy(monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_plain_clients_go_through_the_dead_proxy(server: int, dead_proxy: str) -> None:
     url = f"http://{LOOPBACK}:{server}/x"
+    # build_opener reads the proxy variables now (urlopen's shared opener keeps the first ones)
     with pytest.raises(urllib.error.URLError, match="refused"):
-        urllib.request.urlopen(url, timeout=2)
+        urllib.request.build_opener().open(url, timeout=2)
     with pytest.raises(httpx.ConnectError, match="refused"):
         httpx.get(url, timeout=2)
 
