@@ -411,26 +411,27 @@ def test_the_chart_serves_on_the_cluster(cluster: Cluster) -> None:
     ip = _kubectl(
         cluster, "-n", "ai-models", "get", "svc", "ner", "-o", "jsonpath={.spec.clusterIP}"
     )
-    out = subprocess.run(
-        [
-            "nsenter",
-            f"--net=/var/run/netns/{cluster.s.netns}",
-            "curl",
-            "-s",
-            "-m",
-            "10",
-            "-X",
-            "POST",
-            f"http://{ip}:8080/v1/ner",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            '{"text": "Angela Merkel visited Paris."}',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    cmd = [
+        "nsenter",
+        f"--net=/var/run/netns/{cluster.s.netns}",
+        "curl",
+        "-s",
+        "-m",
+        "10",
+        "-X",
+        "POST",
+        f"http://{ip}:8080/v1/ner",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        '{"text": "Angela Merkel visited Paris."}',
+    ]
+
+    def infer() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=False)
+
+    # kube-proxy programs a new Service's rules on its own schedule, shortly after Ready.
+    _until("the NER Service answers", lambda: infer().stdout.startswith("{"), 60)
+    out = infer()
     entities = json.loads(out.stdout)["entities"]
     assert {e["label"] for e in entities} >= {"PER", "LOC"}, out
